@@ -1,0 +1,56 @@
+# Entry points. `make lab` brings up the local lab; `make test` runs every test.
+SHELL := /bin/bash
+VENV := .venv
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+# Chainlit reads CI as its own --ci flag; nothing here needs it.
+unexport CI
+
+DISTROS ?= debian12 debian13 ubuntu2404
+SCENARIOS ?= $(shell scripts/molecule-matrix --list)
+
+.PHONY: help deps engine images lint unit molecule test lab lab-destroy clean
+
+help:
+	@echo "make lab          bring up the local lab VM (a systemd container on the local Docker engine)"
+	@echo "make lab-destroy  remove the lab VM and its data"
+	@echo "make test         every check: lint, unit tests, every Molecule scenario on every distro"
+	@echo "make lint | unit | molecule [SCENARIOS='docker'] [DISTROS='debian12']"
+
+deps: $(VENV)/.installed
+
+$(VENV)/.installed: requirements-dev.txt
+	scripts/harness host-packages
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip
+	$(VENV)/bin/pip install -q -r requirements-dev.txt
+	touch $@
+
+engine:
+	scripts/harness engine
+
+images: engine
+	scripts/harness images
+
+lint: deps
+	ruff check .
+	ruff format --check .
+	yamllint -s .
+	ansible-lint
+
+unit: deps
+	pytest tests
+
+molecule: deps images
+	scripts/molecule-matrix $(foreach s,$(SCENARIOS),$(s)) -- $(DISTROS)
+
+test:
+	scripts/test-all
+
+lab: deps images
+	ansible-playbook playbooks/lab.yml
+
+lab-destroy: deps
+	ansible-playbook playbooks/lab.yml -e lab_state=absent
+
+clean:
+	rm -rf .cache
