@@ -1,0 +1,147 @@
+"""The chainlit_schema module as Ansible runs it (AnsiballZ, check mode, no_log)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import LIBRARY_DIR, SCHEMA_DIR, Database, PostgresServer, apply_schema
+
+
+def run_module(
+    tmp_path: Path, args: dict[str, Any], *, check: bool = False
+) -> tuple[dict[str, Any], str]:
+    """Run chainlit_schema on localhost with ansible; return its result and the raw output."""
+    config = tmp_path / "ansible.cfg"
+    config.write_text("[defaults]\nlocalhost_warning = false\n", encoding="utf-8")
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("ANSIBLE_")},
+        "ANSIBLE_CONFIG": str(config),
+        "ANSIBLE_LIBRARY": str(LIBRARY_DIR),
+        "ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json",
+        "ANSIBLE_LOAD_CALLBACK_PLUGINS": "1",
+        "ANSIBLE_LOCAL_TEMP": str(tmp_path / "tmp"),
+        "ANSIBLE_REMOTE_TEMP": str(tmp_path / "remote-tmp"),
+    }
+    command = [
+        str(Path(sys.executable).with_name("ansible")),
+        "localhost",
+        "-i",
+        "localhost,",
+        "-c",
+        "local",
+        "-e",
+        f"ansible_python_interpreter={sys.executable}",
+        "-m",
+        "chainlit_schema",
+        "-a",
+        json.dumps(args),
+    ]
+    if check:
+        command.append("--check")
+    proc = subprocess.run(command, capture_output=True, text=True, env=env, cwd=tmp_path)
+    output = proc.stdout + proc.stderr
+    try:
+        result = json.loads(proc.stdout)["plays"][0]["tasks"][0]["hosts"]["localhost"]
+    except (ValueError, KeyError, IndexError):
+        pytest.fail(f"no module result from ansible:\n{output}")
+    return result, output
+
+
+def present(database: Database) -> dict[str, Any]:
+    return {**database.module_params, "migrations_dir": str(SCHEMA_DIR)}
+
+
+def test_present_applies_once_then_reports_no_change(tmp_path, database: Database) -> None:
+    first, _ = run_module(tmp_path, present(database))
+    assert not first.get("failed"), first
+    assert first["changed"] is True
+    assert first["applied"] == ["0001_chainlit_2_12"]
+    assert first["schema_ok"] is True
+
+    second, _ = run_module(tmp_path, present(database))
+    assert second["changed"] is False
+    assert second["applied"] == []
+    assert second["pending"] == []
+    assert second["schema_ok"] is True
+
+
+def test_check_mode_reports_pending_and_changes_nothing(tmp_path, database: Database) -> None:
+    result, _ = run_module(tmp_path, present(database), check=True)
+
+    assert not result.get("failed"), result
+    assert result["changed"] is True
+    assert result["pending"] == ["0001_chainlit_2_12"]
+    assert result["applied"] == []
+    assert database.query("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'") == [(0,)]
+
+
+def test_check_mode_after_apply_reports_no_change(tmp_path, database: Database) -> None:
+    apply_schema(database)
+    result, _ = run_module(tmp_path, present(database), check=True)
+    assert result["changed"] is False
+    assert result["pending"] == []
+
+
+def test_checked_reports_missing_column_without_changing(tmp_path, database: Database) -> None:
+    apply_schema(database)
+    database.query('ALTER TABLE "Element" DROP COLUMN "language"')
+    database.query('DROP TABLE "Feedback"')
+
+    result, _ = run_module(tmp_path, {**database.module_params, "state": "checked"})
+
+    assert not result.get("failed"), result
+    assert result["changed"] is False
+    assert result["schema_ok"] is False
+    assert result["missing_columns"] == ["Element.language"]
+    assert result["missing_tables"] == ["Feedback"]
+    assert "Element.language" in result["msg"]
+
+
+def test_present_repairs_a_schema_after_its_record_is_lost(tmp_path, database: Database) -> None:
+    apply_schema(database)
+    database.query('ALTER TABLE "Element" DROP COLUMN "language"')
+    database.query("DROP TABLE chainlit_schema_migrations")
+
+    result, _ = run_module(tmp_path, present(database))
+
+    assert result["changed"] is True
+    assert result["schema_ok"] is True
+
+
+def test_present_fails_when_migrations_cannot_complete_the_schema(
+    tmp_path, database: Database
+) -> None:
+    apply_schema(database)
+    database.query('ALTER TABLE "Step" ALTER COLUMN "input" TYPE jsonb USING to_jsonb("input")')
+
+    result, _ = run_module(tmp_path, present(database))
+
+    assert result["failed"] is True
+    assert "Step.input is jsonb, needs text" in result["msg"]
+
+
+def test_connects_through_the_unix_socket(
+    tmp_path, postgres: PostgresServer, database: Database
+) -> None:
+    params = {**database.module_params, "login_unix_socket": str(postgres.socket_dir)}
+    del params["login_host"]
+    result, _ = run_module(tmp_path, {**params, "state": "checked"})
+    assert not result.get("failed"), result
+    assert result["schema_ok"] is False
+
+
+def test_wrong_password_fails_without_showing_the_password(tmp_path, database: Database) -> None:
+    args = {**present(database), "login_password": "not-the-password-xyz"}
+
+    result, output = run_module(tmp_path, args)
+
+    assert result["failed"] is True
+    assert "password authentication failed" in result["msg"]
+    assert "not-the-password-xyz" not in output
+    assert database.password not in output
