@@ -1,0 +1,123 @@
+"""What a user relies on from the docker role, checked on the instance."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+ARCHIVE = "/opt/harness-images/python-base.tar"
+ARCHIVE_IMAGE = "chainlit-deploy/python-base:bookworm"
+EXPECTED_DAEMON = {
+    "log-driver": "json-file",
+    "log-opts": {"max-size": "5m", "max-file": "2"},
+    "live-restore": True,
+}
+
+
+def engine_state(host) -> tuple[str, str]:
+    """The daemon's PID and start time: both change on any restart."""
+    show = host.check_output("systemctl show docker -p MainPID -p ActiveEnterTimestampMonotonic")
+    props = dict(line.split("=", 1) for line in show.splitlines())
+    return props["MainPID"], props["ActiveEnterTimestampMonotonic"]
+
+
+def test_engine_runs_and_starts_at_boot(host):
+    docker = host.service("docker")
+    assert docker.is_running
+    assert docker.is_enabled
+    version = json.loads(host.check_output("docker version --format '{{json .Server}}'"))
+    assert version["Version"]
+
+
+def test_daemon_config_is_what_was_asked(host):
+    on_disk = json.loads(host.file("/etc/docker/daemon.json").content_string)
+    assert on_disk == EXPECTED_DAEMON
+    info = json.loads(host.check_output("docker info --format '{{json .}}'"))
+    assert info["LoggingDriver"] == "json-file"
+    assert info["LiveRestoreEnabled"] is True
+
+
+def test_image_from_archive_runs_a_container(host):
+    host.run_expect([0], f"docker load -i {ARCHIVE}")
+    out = host.run(
+        f"docker run --rm {ARCHIVE_IMAGE} python3 -c 'print(\"hello from the inner engine\")'"
+    )
+    assert out.rc == 0, out.stderr
+    assert out.stdout.strip() == "hello from the inner engine"
+
+
+def test_containers_get_the_configured_log_rotation(host):
+    host.run_expect([0], f"docker image inspect {ARCHIVE_IMAGE} || docker load -i {ARCHIVE}")
+    cid = host.check_output(f"docker run -d {ARCHIVE_IMAGE} sleep 30")
+    try:
+        log_config = json.loads(
+            host.check_output(f"docker inspect --format '{{{{json .HostConfig.LogConfig}}}}' {cid}")
+        )
+    finally:
+        host.run(f"docker rm -f {cid}")
+    assert log_config == {"Type": "json-file", "Config": {"max-size": "5m", "max-file": "2"}}
+
+
+def test_docker_users_can_use_the_engine(host):
+    assert "docker" in host.user("deployer").groups
+    assert host.run("sudo -u deployer docker info --format '{{.ServerVersion}}'").rc == 0
+
+
+def test_community_docker_modules_have_requests(host):
+    assert host.run("python3 -c 'import requests'").rc == 0
+
+
+def test_rerun_and_check_mode_change_nothing(run_playbook, changed_count):
+    rerun = run_playbook("converge.yml")
+    assert rerun.returncode == 0, rerun.stdout
+    assert changed_count(rerun) == 0
+    check = run_playbook("converge.yml", None, "--check", "--diff")
+    assert check.returncode == 0, check.stdout
+    assert changed_count(check) == 0
+
+
+def test_bad_log_level_is_refused_and_engine_untouched(host, run_playbook):
+    before_state = engine_state(host)
+    before_config = host.file("/etc/docker/daemon.json").content_string
+    bad = dict(EXPECTED_DAEMON, **{"log-level": "chatty"})
+    result = run_playbook("converge.yml", {"docker_daemon_options": bad})
+    assert result.returncode != 0
+    assert "docker_daemon_options['log-level'] is 'chatty'" in result.stdout
+    assert "set it to one of debug, info, warn, error, fatal" in result.stdout
+    assert host.file("/etc/docker/daemon.json").content_string == before_config
+    assert engine_state(host) == before_state
+
+
+def test_numeric_log_opt_is_refused_with_the_fix(host, run_playbook):
+    before_state = engine_state(host)
+    bad = dict(EXPECTED_DAEMON, **{"log-opts": {"max-size": "5m", "max-file": 2}})
+    result = run_playbook("converge.yml", {"docker_daemon_options": bad})
+    assert result.returncode != 0
+    assert 'quote numbers (for example max-file: "3")' in result.stdout
+    assert engine_state(host) == before_state
+
+
+def test_unknown_option_is_refused_by_the_engine_and_engine_untouched(host, run_playbook):
+    version = host.check_output("dockerd --version")
+    major = int(version.split("version ")[1].split(".")[0])
+    if major < 23:
+        pytest.skip(f"{version}: dockerd --validate exists from 23.0; older engines get a JSON check")
+    before_state = engine_state(host)
+    before_config = host.file("/etc/docker/daemon.json").content_string
+    bad = dict(EXPECTED_DAEMON, **{"no-such-option": True})
+    result = run_playbook("converge.yml", {"docker_daemon_options": bad})
+    assert result.returncode != 0
+    assert "failed to validate" in result.stdout
+    assert "no-such-option" in result.stdout
+    assert host.file("/etc/docker/daemon.json").content_string == before_config
+    assert engine_state(host) == before_state
+
+
+def test_engine_comes_back_after_instance_restart(host, restart_instance):
+    host.run_expect([0], f"docker image inspect {ARCHIVE_IMAGE} || docker load -i {ARCHIVE}")
+    restart_instance()
+    assert host.service("docker").is_running
+    out = host.run(f"docker run --rm {ARCHIVE_IMAGE} python3 -c 'print(42)'")
+    assert out.rc == 0, out.stderr
+    assert out.stdout.strip() == "42"
