@@ -102,7 +102,9 @@ def test_unknown_option_is_refused_by_the_engine_and_engine_untouched(host, run_
     version = host.check_output("dockerd --version")
     major = int(version.split("version ")[1].split(".")[0])
     if major < 23:
-        pytest.skip(f"{version}: dockerd --validate exists from 23.0; older engines get a JSON check")
+        pytest.skip(
+            f"{version}: dockerd --validate exists from 23.0; older engines get a JSON check"
+        )
     before_state = engine_state(host)
     before_config = host.file("/etc/docker/daemon.json").content_string
     bad = dict(EXPECTED_DAEMON, **{"no-such-option": True})
