@@ -42,11 +42,6 @@ async def password_login(username: str, password: str) -> cl.User | None:
     return None
 
 
-@cl.on_chat_start
-async def start() -> None:
-    cl.user_session.set(HISTORY_KEY, [])
-
-
 @cl.on_chat_resume
 async def resume(thread: ThreadDict) -> None:
     cl.user_session.set(HISTORY_KEY, user_messages(thread))
@@ -54,6 +49,8 @@ async def resume(thread: ThreadDict) -> None:
 
 @cl.on_message
 async def reply(message: cl.Message) -> None:
+    # No on_chat_start resets the history: a new chat is a new, empty session,
+    # and a reset racing with the first message would lose it.
     history: list[str] = cl.user_session.get(HISTORY_KEY) or []
     history.append(message.content)
     cl.user_session.set(HISTORY_KEY, history)

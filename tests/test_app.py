@@ -146,7 +146,8 @@ class ChatClient:
         )
         self.sio.emit("connection_successful")
         if thread_id:
-            self.wait_for("first_interaction")
+            # Sent once on_chat_resume has run; the browser shows the thread then.
+            self.wait_for("resume_thread")
             self.thread_id = thread_id
 
     def wait_for(self, event: str, **match: Any) -> dict[str, Any]:
