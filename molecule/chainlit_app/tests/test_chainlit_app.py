@@ -1,0 +1,182 @@
+"""What the chainlit_app role promises, checked on the instance from outside
+the app: the way an operator would check that chats can be saved."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+APP = "chainlit"
+ENV_FILE = "/opt/chainlit/.env"
+USER, PASSWORD = "alice", "correct horse battery staple"
+TABLES = {"User", "Thread", "Step", "Element", "Feedback"}
+
+# Runs on the instance: one HTTP request to the app, printed as JSON.
+HTTP_PROBE = r"""
+import json, sys, urllib.error, urllib.parse, urllib.request
+method, url, form = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
+data = urllib.parse.urlencode(form).encode() if form else None
+opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+try:
+    response = opener.open(urllib.request.Request(url, data=data, method=method), timeout=20)
+except urllib.error.HTTPError as error:
+    response = error
+cookies = response.headers.get_all("Set-Cookie") or []
+body = response.read().decode(errors="replace")
+print(json.dumps({"status": response.status, "cookies": cookies, "body": body}))
+"""
+
+
+def http(host, method: str, path: str, form: dict[str, str] | None = None, port: int = 8502):
+    out = host.check_output(
+        "python3 -c %s %s %s %s",
+        HTTP_PROBE,
+        method,
+        f"http://127.0.0.1:{port}{path}",
+        json.dumps(form or {}),
+    )
+    return json.loads(out)
+
+
+def sql(host, query: str) -> str:
+    return host.check_output("sudo -u postgres psql -d chainlit -XtAc %s", query).strip()
+
+
+def container(host, name: str = APP) -> dict:
+    return json.loads(host.check_output(f"docker inspect {name}"))[0]
+
+
+def host_snapshot(host) -> str:
+    """Everything a refused run must leave as it was."""
+    files = host.check_output(
+        "find /opt/chainlit -maxdepth 2 -printf '%p %s %T@\\n' | sort; sha256sum /opt/chainlit/.env"
+    )
+    return files + container(host)["Id"] + container(host)["State"]["StartedAt"]
+
+
+def test_container_runs_and_is_healthy(host):
+    state = container(host)["State"]
+    assert state["Running"]
+    assert state["Health"]["Status"] == "healthy"
+    assert container(host)["HostConfig"]["RestartPolicy"]["Name"] == "unless-stopped"
+
+
+def test_app_reads_database_url_and_not_the_wrong_variable(host):
+    env = host.check_output(f"docker exec {APP} env")
+    names = {line.split("=", 1)[0] for line in env.splitlines()}
+    assert "DATABASE_URL" in names
+    assert "CHAINLIT_DATABASE_URL" not in names
+    url = next(line for line in env.splitlines() if line.startswith("DATABASE_URL="))
+    assert url.startswith("DATABASE_URL=postgresql://chainlit:")
+
+
+def test_image_has_asyncpg_and_the_pinned_chainlit(host):
+    out = host.check_output(
+        f"docker exec {APP} python -c "
+        "'import asyncpg, importlib.metadata as m; print(m.version(\"chainlit\"))'"
+    )
+    assert out.strip() == "2.12.0"
+
+
+def test_the_five_chainlit_tables_exist(host):
+    tables = set(
+        sql(host, "SELECT tablename FROM pg_tables WHERE schemaname = 'public'").splitlines()
+    )
+    assert tables >= TABLES
+
+
+def test_env_file_is_private_and_unquoted(host):
+    env = host.file(ENV_FILE)
+    assert env.mode == 0o600
+    assert env.user == "root"
+    content = env.content_string
+    assert '"' not in content
+    assert "'" not in content
+    assert "CHAINLIT_AUTH_SECRET=" in content
+    assert PASSWORD not in content  # only the hash reaches the host
+
+
+def test_health_answers_on_the_published_port(host):
+    response = http(host, "GET", "/health")
+    assert response["status"] == 200
+
+
+def test_login_works_and_creates_the_user_row(host):
+    response = http(host, "POST", "/login", {"username": USER, "password": PASSWORD})
+    assert response["status"] == 200, response["body"]
+    assert any(cookie.startswith("access_token") for cookie in response["cookies"])
+    assert sql(host, f"""SELECT count(*) FROM "User" WHERE identifier = '{USER}'""") == "1"
+
+
+def test_wrong_password_is_refused(host):
+    response = http(host, "POST", "/login", {"username": USER, "password": "wrong"})
+    assert response["status"] == 401
+
+
+def test_rerun_changes_nothing_and_does_not_rebuild(host, run_playbook, changed_count):
+    before = container(host)
+    rerun = run_playbook("converge.yml")
+    assert rerun.returncode == 0, rerun.stdout
+    assert changed_count(rerun) == 0
+    after = container(host)
+    assert after["Image"] == before["Image"]
+    assert after["Id"] == before["Id"]
+
+
+REFUSALS = [
+    (
+        {"chainlit_app_env": {"CHAINLIT_DATABASE_URL": "postgresql://u:p@db/chainlit"}},
+        "chainlit_app_env sets CHAINLIT_DATABASE_URL, which Chainlit never reads",
+    ),
+    (
+        {"chainlit_app_database_url": "postgresql+asyncpg://chainlit:pw@db:5432/chainlit"},
+        "chainlit_app_database_url starts with 'postgresql+asyncpg://' (the SQLAlchemy form)",
+    ),
+    (
+        {"chainlit_app_auth_secret": ""},
+        "chainlit_app_auth_secret is empty",
+    ),
+    (
+        {"chainlit_app_env": {"OPENAI_API_KEY": '"sk-quoted"'}},
+        "chainlit_app_env['OPENAI_API_KEY'] contains a quote",
+    ),
+]
+
+
+@pytest.mark.parametrize(("extra_vars", "message"), REFUSALS, ids=lambda v: str(v)[:40])
+def test_bad_input_is_refused_and_the_host_is_untouched(host, run_playbook, extra_vars, message):
+    before = host_snapshot(host)
+    result = run_playbook("converge.yml", extra_vars)
+    assert result.returncode != 0
+    assert message in result.stdout
+    assert host_snapshot(host) == before
+
+
+def test_app_without_asyncpg_in_its_requirements_deploys_and_persists(host, run_playbook):
+    result = run_playbook("plain_app.yml")
+    assert result.returncode == 0, result.stdout
+    requirements = host.check_output("cat /opt/plain/build/*/requirements.txt")
+    assert "asyncpg" in requirements
+    assert container(host, "plain")["State"]["Health"]["Status"] == "healthy"
+    response = http(
+        host, "POST", "/login", {"username": "bob", "password": "plain app password"}, 8503
+    )
+    assert response["status"] == 200, response["body"]
+    assert sql(host, """SELECT count(*) FROM "User" WHERE identifier = 'bob'""") == "1"
+
+
+def test_a_requirements_change_rebuilds_the_image(host, run_playbook, tmp_path, monkeypatch):
+    src = tmp_path / "plain-app"
+    shutil.copytree(Path(__file__).parents[1] / "files/plain-app", src)
+    before = container(host, "plain")["Image"]
+    with (src / "requirements.txt").open("a") as requirements:
+        requirements.write("# a change to the requirements\n")
+    monkeypatch.setenv("PLAIN_APP_SRC", str(src))
+    result = run_playbook("plain_app.yml")
+    assert result.returncode == 0, result.stdout
+    after = container(host, "plain")
+    assert after["Image"] != before
+    assert after["State"]["Health"]["Status"] == "healthy"
