@@ -116,7 +116,7 @@ def test_wrong_password_is_refused(host):
     assert response["status"] == 401
 
 
-def test_rerun_changes_nothing_and_does_not_rebuild(host, run_playbook, changed_count):
+def test_rerun_and_check_mode_change_nothing_and_do_not_rebuild(host, run_playbook, changed_count):
     before = container(host)
     rerun = run_playbook("converge.yml")
     assert rerun.returncode == 0, rerun.stdout
@@ -124,6 +124,9 @@ def test_rerun_changes_nothing_and_does_not_rebuild(host, run_playbook, changed_
     after = container(host)
     assert after["Image"] == before["Image"]
     assert after["Id"] == before["Id"]
+    check = run_playbook("converge.yml", None, "--check", "--diff")
+    assert check.returncode == 0, check.stdout
+    assert changed_count(check) == 0
 
 
 REFUSALS = [
