@@ -77,25 +77,34 @@ def test_rerun_and_check_mode_change_nothing(run_playbook, changed_count):
     assert changed_count(check) == 0
 
 
-def test_bad_log_level_is_refused_and_engine_untouched(host, run_playbook):
-    before_state = engine_state(host)
-    before_config = host.file("/etc/docker/daemon.json").content_string
-    bad = dict(EXPECTED_DAEMON, **{"log-level": "chatty"})
-    result = run_playbook("converge.yml", {"docker_daemon_options": bad})
+def assert_refused(host, run_playbook, change: dict, *messages: str) -> None:
+    """Converging with `change` merged into the daemon options fails with every
+    message, and neither daemon.json nor the running engine changes."""
+    before = engine_state(host), host.file("/etc/docker/daemon.json").content_string
+    result = run_playbook("converge.yml", {"docker_daemon_options": {**EXPECTED_DAEMON, **change}})
     assert result.returncode != 0
-    assert "docker_daemon_options['log-level'] is 'chatty'" in result.stdout
-    assert "set it to one of debug, info, warn, error, fatal" in result.stdout
-    assert host.file("/etc/docker/daemon.json").content_string == before_config
-    assert engine_state(host) == before_state
+    for message in messages:
+        assert message in result.stdout
+    assert (engine_state(host), host.file("/etc/docker/daemon.json").content_string) == before
+
+
+def test_bad_log_level_is_refused_and_engine_untouched(host, run_playbook):
+    assert_refused(
+        host,
+        run_playbook,
+        {"log-level": "chatty"},
+        "docker_daemon_options['log-level'] is 'chatty'",
+        "set it to one of debug, info, warn, error, fatal",
+    )
 
 
 def test_numeric_log_opt_is_refused_with_the_fix(host, run_playbook):
-    before_state = engine_state(host)
-    bad = dict(EXPECTED_DAEMON, **{"log-opts": {"max-size": "5m", "max-file": 2}})
-    result = run_playbook("converge.yml", {"docker_daemon_options": bad})
-    assert result.returncode != 0
-    assert 'quote numbers (for example max-file: "3")' in result.stdout
-    assert engine_state(host) == before_state
+    assert_refused(
+        host,
+        run_playbook,
+        {"log-opts": {"max-size": "5m", "max-file": 2}},
+        'quote numbers (for example max-file: "3")',
+    )
 
 
 def test_unknown_option_is_refused_by_the_engine_and_engine_untouched(host, run_playbook):
@@ -105,15 +114,9 @@ def test_unknown_option_is_refused_by_the_engine_and_engine_untouched(host, run_
         pytest.skip(
             f"{version}: dockerd --validate exists from 23.0; older engines get a JSON check"
         )
-    before_state = engine_state(host)
-    before_config = host.file("/etc/docker/daemon.json").content_string
-    bad = dict(EXPECTED_DAEMON, **{"no-such-option": True})
-    result = run_playbook("converge.yml", {"docker_daemon_options": bad})
-    assert result.returncode != 0
-    assert "failed to validate" in result.stdout
-    assert "no-such-option" in result.stdout
-    assert host.file("/etc/docker/daemon.json").content_string == before_config
-    assert engine_state(host) == before_state
+    assert_refused(
+        host, run_playbook, {"no-such-option": True}, "failed to validate", "no-such-option"
+    )
 
 
 def test_engine_comes_back_after_instance_restart(host, restart_instance):
