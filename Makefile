@@ -8,11 +8,12 @@ unexport CI
 DISTROS ?= debian12 debian13 ubuntu2404
 SCENARIOS ?= $(shell scripts/molecule-matrix --list)
 
-.PHONY: help deps engine images lint unit molecule test lab lab-destroy clean
+.PHONY: help deps engine images lint unit molecule test lab lab-destroy verify clean
 
 help:
 	@echo "make lab          bring up the local lab VM (a systemd container on the local Docker engine)"
 	@echo "make lab-destroy  remove the lab VM and its data"
+	@echo "make verify       prove from outside that chats persist in the lab (INVENTORY=... for others)"
 	@echo "make test         every check: lint, unit tests, every Molecule scenario on every distro"
 	@echo "make lint | unit | molecule [SCENARIOS='docker'] [DISTROS='debian12']"
 
@@ -51,6 +52,10 @@ lab: deps images
 
 lab-destroy: deps
 	ansible-playbook playbooks/lab.yml -e lab_state=absent
+
+INVENTORY ?= inventory/lab/hosts.yml
+verify: deps
+	ansible-playbook -i $(INVENTORY) playbooks/verify.yml
 
 clean:
 	rm -rf .cache

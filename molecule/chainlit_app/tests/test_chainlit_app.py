@@ -183,3 +183,11 @@ def test_a_requirements_change_rebuilds_the_image(host, run_playbook, tmp_path, 
     after = container(host, "plain")
     assert after["Image"] != before
     assert after["State"]["Health"]["Status"] == "healthy"
+
+
+def test_verify_role_proves_chats_persist_and_cleans_up(host, run_playbook):
+    threads_before = sql(host, 'SELECT count(*) FROM "Thread"')
+    result = run_playbook("verify_app.yml")
+    assert result.returncode == 0, result.stdout
+    assert "7 of 7 checks passed" in result.stdout
+    assert sql(host, 'SELECT count(*) FROM "Thread"') == threads_before
