@@ -108,3 +108,27 @@ def test_source_skips_what_must_not_reach_an_image_and_hashes_contents(tmp_path)
 def test_source_refuses_a_directory_without_requirements(tmp_path):
     with pytest.raises(source.AnsibleLookupError, match=r"has no requirements\.txt"):
         source.app_source(tmp_path)
+
+
+def test_image_tag_follows_everything_that_goes_into_the_image(tmp_path):
+    (tmp_path / "requirements.txt").write_text("chainlit==2.12.0\n")
+    (tmp_path / "app.py").write_text("print('hi')\n")
+
+    def tag(base: str = "python:3.12-slim", generic: str = "FROM x\n") -> str:
+        return source.image_source(tmp_path, base, "asyncpg==0.32.0", generic)["tag"]
+
+    first = source.image_source(tmp_path, "python:3.12-slim", "asyncpg==0.32.0", "FROM x\n")
+    assert first["adds_asyncpg"] is True
+    assert first["has_dockerfile"] is False
+    assert first["tag"] == tag()
+    assert tag(base="debian:bookworm") != first["tag"]
+    assert tag(generic="FROM y\n") != first["tag"]
+
+    (tmp_path / "Dockerfile").write_text("FROM z\n")
+    with_dockerfile = tag()
+    assert tag(generic="FROM y\n") == with_dockerfile  # the generic one is not used then
+
+    (tmp_path / "requirements.txt").write_text("chainlit==2.12.0\nAsyncPG==0.32.0\n")
+    listed = source.image_source(tmp_path, "python:3.12-slim", "asyncpg==0.32.0", "")
+    assert listed["adds_asyncpg"] is False
+    assert listed["tag"] != with_dockerfile
