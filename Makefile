@@ -8,12 +8,13 @@ unexport CI
 DISTROS ?= debian12 debian13 ubuntu2404
 SCENARIOS ?= $(shell scripts/molecule-matrix --list)
 
-.PHONY: help deps engine images lint unit molecule test lab lab-destroy verify clean
+.PHONY: help deps engine images lint unit molecule test lab lab-destroy verify troubleshoot clean
 
 help:
 	@echo "make lab          bring up the local lab VM (a systemd container on the local Docker engine)"
 	@echo "make lab-destroy  remove the lab VM and its data"
 	@echo "make verify       prove from outside that chats persist in the lab (INVENTORY=... for others)"
+	@echo "make troubleshoot diagnose the deployment, read-only: each finding with cause and fix"
 	@echo "make test         every check: lint, unit tests, every Molecule scenario on every distro"
 	@echo "make lint | unit | molecule [SCENARIOS='docker'] [DISTROS='debian12']"
 
@@ -56,6 +57,9 @@ lab-destroy: deps
 INVENTORY ?= inventory/lab/hosts.yml
 verify: deps
 	ansible-playbook -i $(INVENTORY) playbooks/verify.yml
+
+troubleshoot: deps
+	ansible-playbook -i $(INVENTORY) playbooks/troubleshoot.yml
 
 clean:
 	rm -rf .cache

@@ -191,3 +191,21 @@ def test_verify_role_proves_chats_persist_and_cleans_up(host, run_playbook):
     assert result.returncode == 0, result.stdout
     assert "7 of 7 checks passed" in result.stdout
     assert sql(host, 'SELECT count(*) FROM "Thread"') == threads_before
+
+
+def test_troubleshoot_finds_no_problem_on_a_healthy_deployment(run_playbook, changed_count):
+    result = run_playbook("troubleshoot_app.yml", None, "--check")
+    assert result.returncode == 0, result.stdout
+    assert "no problem found" in result.stdout
+    assert changed_count(result) == 0
+
+
+def test_troubleshoot_names_a_stopped_postgresql(host, run_playbook):
+    host.run_expect([0], "systemctl stop postgresql")
+    try:
+        result = run_playbook("troubleshoot_app.yml")
+    finally:
+        host.run_expect([0], "systemctl start postgresql")
+    assert result.returncode == 0, result.stdout
+    assert "[postgresql_down]" in result.stdout
+    assert "1 finding: postgresql_down" in result.stdout

@@ -1,0 +1,1 @@
+../../chainlit_app/library/chainlit_schema.py

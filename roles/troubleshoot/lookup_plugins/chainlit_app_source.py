@@ -1,0 +1,1 @@
+../../chainlit_app/lookup_plugins/chainlit_app_source.py
