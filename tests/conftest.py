@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import importlib.util
 import os
 import shutil
 import socket
@@ -14,6 +15,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 from urllib.parse import quote
 
@@ -34,6 +36,17 @@ atexit.register(shutil.rmtree, _APP_ROOT, True)
 for path in (APP_DIR, LIBRARY_DIR):
     if str(path) not in sys.path:
         sys.path.insert(0, str(path))
+
+
+def load_module(name: str, path: Path) -> ModuleType:
+    """Import a plugin or module file of a role (they are not packages)."""
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
 
 APP_ROLE = "chainlit_app"
 # Reserved URL characters on purpose: DSNs must percent-encode them.

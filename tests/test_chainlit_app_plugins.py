@@ -2,28 +2,18 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 
 import pytest
 from chainlit_users import verify_password
+from conftest import load_module
 
 ROLE = Path(__file__).resolve().parents[1] / "roles/chainlit_app"
 RESERVED = "p@ss:w/rd%#?&= x"
 
 
-def _load(name: str, path: Path):
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-filters = _load("chainlit_app_filters", ROLE / "filter_plugins/chainlit_app.py")
-source = _load("chainlit_app_source", ROLE / "lookup_plugins/chainlit_app_source.py")
+filters = load_module("chainlit_app_filters", ROLE / "filter_plugins/chainlit_app.py")
+source = load_module("chainlit_app_source", ROLE / "lookup_plugins/chainlit_app_source.py")
 
 GOOD_URL = "postgresql://chainlit:pw@host.docker.internal:5432/chainlit"
 

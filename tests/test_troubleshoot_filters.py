@@ -4,13 +4,11 @@ a healthy deployment gets no finding, and no secret ever reaches the report."""
 from __future__ import annotations
 
 import copy
-import importlib.util
-import sys
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
+from conftest import load_module
 
 ROLE = Path(__file__).resolve().parents[1] / "roles" / "troubleshoot"
 PASSWORD = "s3cretPassw0rd"
@@ -19,16 +17,7 @@ URL = f"postgresql://chainlit:{PASSWORD}@host.docker.internal:5432/chainlit"
 IMAGE = "chainlit-app:cd7f7a9a1e3ed04b"
 
 
-def _load(name: str, path: Path) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-ts = _load("troubleshoot_filters", ROLE / "filter_plugins" / "troubleshoot.py")
+ts = load_module("troubleshoot_filters", ROLE / "filter_plugins" / "troubleshoot.py")
 
 ENV_TEXT = (
     "# Ansible managed\n"

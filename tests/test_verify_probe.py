@@ -6,33 +6,22 @@ so the hand-written Engine.IO 4 long-polling client is held to the protocol.
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 import pytest
 import socketio
+from conftest import load_module
 
 ROLE = Path(__file__).resolve().parents[1] / "roles" / "verify"
 
 
-def _load(name: str, path: Path) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
-
-
-probe = _load("chainlit_probe", ROLE / "library" / "chainlit_probe.py")
-filters = _load("verify_filters", ROLE / "filter_plugins" / "verify.py")
+probe = load_module("chainlit_probe", ROLE / "library" / "chainlit_probe.py")
+filters = load_module("verify_filters", ROLE / "filter_plugins" / "verify.py")
 
 
 class _Quiet(WSGIRequestHandler):
