@@ -8,7 +8,7 @@ unexport CI
 DISTROS ?= debian12 debian13 ubuntu2404
 SCENARIOS ?= $(shell scripts/molecule-matrix --list)
 
-.PHONY: help deps engine images lint unit molecule test lab lab-destroy verify troubleshoot clean
+.PHONY: help deps engine images lint unit molecule e2e browser-test test lab lab-destroy verify troubleshoot clean
 
 help:
 	@echo "make lab          bring up the local lab VM (a systemd container on the local Docker engine)"
@@ -17,6 +17,8 @@ help:
 	@echo "make troubleshoot diagnose the deployment, read-only: each finding with cause and fix"
 	@echo "make test         every check: lint, unit tests, every Molecule scenario on every distro"
 	@echo "make lint | unit | molecule [SCENARIOS='docker'] [DISTROS='debian12']"
+	@echo "make e2e          browser test of chat history: make lab, pytest e2e (headless Chromium), make lab-destroy"
+	@echo "make browser-test the browser test against an already running lab"
 
 deps: $(VENV)/.installed
 
@@ -44,6 +46,16 @@ unit: deps
 
 molecule: deps images
 	scripts/molecule-matrix $(foreach s,$(SCENARIOS),$(s)) -- $(DISTROS)
+
+browser-test: deps
+	pytest e2e -v
+
+# One recipe line, so that the lab is removed even when the test fails.
+e2e: deps images
+	status=0; \
+	$(MAKE) --no-print-directory lab && pytest e2e -v || status=1; \
+	$(MAKE) --no-print-directory lab-destroy || status=1; \
+	exit $$status
 
 test:
 	scripts/test-all
