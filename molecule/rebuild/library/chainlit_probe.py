@@ -1,0 +1,1 @@
+../../../roles/verify/library/chainlit_probe.py
