@@ -8,13 +8,18 @@ unexport CI
 DISTROS ?= debian12 debian13 ubuntu2404
 SCENARIOS ?= $(shell scripts/molecule-matrix --list)
 
-.PHONY: help deps engine images lint unit molecule e2e browser-test test lab lab-destroy verify troubleshoot clean
+.PHONY: help deps engine images lint unit molecule e2e browser-test test lab lab-destroy verify troubleshoot rebuild rollback backup restore bench clean
 
 help:
 	@echo "make lab          bring up the local lab VM (a systemd container on the local Docker engine)"
 	@echo "make lab-destroy  remove the lab VM and its data"
 	@echo "make verify       prove from outside that chats persist in the lab (INVENTORY=... for others)"
 	@echo "make troubleshoot diagnose the deployment, read-only: each finding with cause and fix"
+	@echo "make rebuild      forced no-cache rebuild, zero downtime (backup, blue/green switch, verify, auto rollback)"
+	@echo "make rollback     back to the release the last deploy or rebuild replaced"
+	@echo "make backup       pg_dump (custom format) of the app's database, with retention"
+	@echo "make restore FILE=backups/lab/chainlit-....dump   restore a dump (controller path), then verify"
+	@echo "make bench        bench/rebuild_downtime on the lab: original procedure vs rebuild.yml"
 	@echo "make test         every check: lint, unit tests, every Molecule scenario on every distro"
 	@echo "make lint | unit | molecule [SCENARIOS='docker'] [DISTROS='debian12']"
 	@echo "make e2e          browser test of chat history: make lab, pytest e2e (headless Chromium), make lab-destroy"
@@ -72,6 +77,21 @@ verify: deps
 
 troubleshoot: deps
 	ansible-playbook -i $(INVENTORY) playbooks/troubleshoot.yml
+
+rebuild: deps
+	ansible-playbook -i $(INVENTORY) playbooks/rebuild.yml
+
+rollback: deps
+	ansible-playbook -i $(INVENTORY) playbooks/rollback.yml
+
+backup: deps
+	ansible-playbook -i $(INVENTORY) playbooks/backup.yml
+
+restore: deps
+	ansible-playbook -i $(INVENTORY) playbooks/restore.yml -e backup_restore_src=$(abspath $(FILE))
+
+bench: deps images
+	python bench/rebuild_downtime
 
 clean:
 	rm -rf .cache
