@@ -30,6 +30,14 @@ print(json.dumps({"status": response.status, "cookies": cookies, "body": body}))
 """
 
 
+NGINX_HEADER_PROBE = r"""
+import urllib.request
+opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+response = opener.open("http://127.0.0.1:8502/health", timeout=20)
+print(response.status, response.headers["X-Chainlit-Upstream"], end="")
+"""
+
+
 def http(host, method: str, path: str, form: dict[str, str] | None = None, port: int = 8502):
     out = host.check_output(
         "python3 -c %s %s %s %s",
@@ -102,6 +110,23 @@ def test_env_file_is_private_and_unquoted(host):
 def test_health_answers_on_the_published_port(host):
     response = http(host, "GET", "/health")
     assert response["status"] == 200
+
+
+def test_nginx_fronts_the_app_which_is_published_on_a_loopback_slot_only(host):
+    assert host.service("nginx").is_running
+    assert host.service("nginx").is_enabled
+    bindings = container(host)["HostConfig"]["PortBindings"]["8000/tcp"]
+    assert [(b["HostIp"], b["HostPort"]) for b in bindings] in (
+        [("127.0.0.1", "8601")],
+        [("127.0.0.1", "8602")],
+    )
+    site = host.file("/etc/nginx/conf.d/chainlit-deploy-chainlit.conf").content_string
+    assert f"server 127.0.0.1:{bindings[0]['HostPort']};" in site
+    assert "listen 127.0.0.1:8502;" in site
+    headers = host.check_output("python3 -c %s", NGINX_HEADER_PROBE)
+    assert headers == f"200 127.0.0.1:{bindings[0]['HostPort']}"
+    # The distribution's default site is off: nothing answers on port 80.
+    assert not host.socket("tcp://0.0.0.0:80").is_listening
 
 
 def test_login_works_and_creates_the_user_row(host):
