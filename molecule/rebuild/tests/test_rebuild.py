@@ -5,6 +5,7 @@ users wrote. The tests run in file order; each leaves the app serving."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import time
@@ -255,14 +256,18 @@ def test_backup_then_restore_into_an_empty_database_gives_back_every_chat(host, 
     before = data(host)
     backup = run_playbook("backup.yml")
     assert backup.returncode == 0, backup.stdout
-    dump = host.check_output("ls -t /var/backups/chainlit-deploy/chainlit-*.dump | head -1")
+    # The controller's copy, as for a restore onto a fresh host.
+    copies = sorted(
+        (Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]) / "backups").glob("chainlit-*.dump")
+    )
+    assert copies, "backup.yml fetched no copy to the controller"
     # An empty database: the app stopped, the database dropped and created again.
     host.run_expect([0], f"docker stop {APP}")
     sql_admin = "sudo -u postgres psql -XtAc %s"
     host.run_expect([0], sql_admin, "DROP DATABASE chainlit")
     host.run_expect([0], sql_admin, "CREATE DATABASE chainlit OWNER chainlit")
     assert sql(host, "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'") == "0"
-    result = run_playbook("restore.yml", {"backup_restore_file": dump})
+    result = run_playbook("restore.yml", {"backup_restore_src": str(copies[-1])})
     assert result.returncode == 0, result.stdout
     assert container(host)["State"]["Health"]["Status"] == "healthy"
     assert data(host) == before

@@ -12,7 +12,7 @@ try:
     import asyncpg
 
     result["asyncpg"] = asyncpg.__version__
-except Exception as error:  # noqa: BLE001 - every failure is a finding
+except Exception as error:  # every failure is a finding
     result["problems"].append(
         f"asyncpg does not import ({error!r}): Chainlit's data layer needs it; "
         "add asyncpg to the app's requirements.txt"
@@ -23,7 +23,7 @@ except importlib.metadata.PackageNotFoundError:
     result["problems"].append("chainlit is not installed: add it to requirements.txt")
 try:
     runpy.run_path(sys.argv[1], run_name="__chainlit_deploy_check__")
-except BaseException as error:  # noqa: BLE001 - SystemExit included
+except BaseException as error:  # SystemExit included
     last = "".join(traceback.format_exception_only(type(error), error)).strip()
     result["problems"].append(
         f"the app's {sys.argv[1]} does not import ({last.splitlines()[-1]}): "
