@@ -15,6 +15,22 @@ PASSWORD = "s3cretPassw0rd"
 SECRET = "a-very-secret-jwt-signing-key"
 URL = f"postgresql://chainlit:{PASSWORD}@host.docker.internal:5432/chainlit"
 IMAGE = "chainlit-app:cd7f7a9a1e3ed04b"
+IMAGE_ID = "sha256:45dfe2b79590cebf80afcb323300cc8ac2b45dd4897bf9a82ae1427af77f813b"
+SITE = "/etc/nginx/conf.d/chainlit-deploy-chainlit.conf"
+
+
+def site(port: int) -> str:
+    """The app's nginx site as the chainlit_app role writes it, forwarding to `port`."""
+    return (
+        "map $http_upgrade $chainlit_chainlit_connection {\n    default upgrade;\n}\n"
+        f"upstream chainlit_chainlit {{\n    server 127.0.0.1:{port};\n}}\n"
+        "server {\n    listen 127.0.0.1:8502;\n    server_name _;\n"
+        "    location / {\n        proxy_pass http://chainlit_chainlit;\n    }\n}\n"
+    )
+
+
+def bindings(port: int) -> dict[str, list[dict[str, str]]]:
+    return {"8000/tcp": [{"HostIp": "127.0.0.1", "HostPort": str(port)}]}
 
 
 ts = load_module("troubleshoot_filters", ROLE / "filter_plugins" / "troubleshoot.py")
@@ -28,7 +44,8 @@ ENV_TEXT = (
 
 
 def healthy() -> dict[str, Any]:
-    """What the probes read on a healthy lab deployment."""
+    """What the probes read on a healthy lab deployment: the container serving the
+    release on slot port 8601, nginx in front of it on 127.0.0.1:8502."""
     env = [line for line in ENV_TEXT.splitlines() if not line.startswith("#")]
     return {
         "container_name": "chainlit",
@@ -36,8 +53,9 @@ def healthy() -> dict[str, Any]:
         "env_text": ENV_TEXT,
         "env_error": "",
         "container": {
+            "Image": IMAGE_ID,
             "Config": {
-                "Image": IMAGE,
+                "Image": IMAGE_ID,
                 "Env": [*env, "PATH=/opt/venv/bin:/usr/bin", "CHAINLIT_HOST=0.0.0.0"],
                 "Healthcheck": {"Test": ["CMD", "python", "-c", "..."]},
             },
@@ -49,9 +67,11 @@ def healthy() -> dict[str, Any]:
                 "Health": {"Status": "healthy", "FailingStreak": 0, "Log": []},
             },
             "RestartCount": 0,
+            "HostConfig": {"PortBindings": bindings(8601)},
         },
         "image_name": IMAGE,
         "running_image": IMAGE,
+        "running_image_id": IMAGE_ID,
         "probe": {
             "app_dir": "/app",
             "asyncpg": True,
@@ -65,7 +85,23 @@ def healthy() -> dict[str, Any]:
         },
         "probe_error": "",
         "logs": "2026-11-24 22:16:20 - INFO - chainlit - Your app is available at http://0.0.0.0:8000\n",
-        "health": {"url": "http://127.0.0.1:8502/health", "status": 200, "msg": "OK"},
+        "health": {
+            "url": "http://127.0.0.1:8502/health",
+            "status": 200,
+            "msg": "OK",
+            "upstream": "127.0.0.1:8601",
+        },
+        "direct_health": {"url": "http://127.0.0.1:8601/health", "status": 200, "msg": "OK"},
+        "proxy": {
+            "installed": True,
+            "service": "active",
+            "config_ok": True,
+            "config_test": "nginx: the configuration file /etc/nginx/nginx.conf syntax is ok\n",
+            "site_file": SITE,
+            "site": site(8601),
+            "site_error": "",
+        },
+        "next_container": None,
         "auth_config": {"requireLogin": True, "passwordAuth": True, "headerAuth": False},
         "db": ts.db_params(URL),
         "pg_service": "active",
@@ -81,6 +117,7 @@ def healthy() -> dict[str, Any]:
         "app_src": "/work/app",
         "expected_image": IMAGE,
         "expected_image_present": True,
+        "expected_image_id": IMAGE_ID,
     }
 
 
@@ -271,14 +308,184 @@ def test_an_unhealthy_container_is_named_with_its_check() -> None:
 def test_a_starting_container_is_not_a_fault() -> None:
     facts = healthy()
     facts["container"]["State"]["Health"]["Status"] = "starting"
-    facts["health"] = {"url": "u", "status": -1, "msg": "refused"}
+    facts["health"] = {"url": "u", "status": 502, "msg": "Bad Gateway"}
+    facts["direct_health"].update(status=-1, msg="refused")
     assert ids(facts) == []
 
 
 def test_an_app_that_does_not_answer_where_published_is_named() -> None:
     facts = healthy()
+    facts["health"].update(status=502, msg="Bad Gateway")
+    facts["direct_health"].update(status=-1, msg="Connection refused")
+    found = ts.findings(facts)
+    assert [item["id"] for item in found] == ["app_not_answering"]
+    assert "http://127.0.0.1:8601/health" in found[0]["finding"]
+    assert "publishes 127.0.0.1:8601->8000/tcp" in found[0]["finding"]
+
+
+def test_a_container_that_publishes_no_port_is_named_as_not_answering() -> None:
+    facts = healthy()
+    facts["container"]["HostConfig"]["PortBindings"] = {}
+    facts["health"].update(status=502, msg="Bad Gateway")
+    facts["direct_health"] = {}
+    found = ts.findings(facts)
+    assert [item["id"] for item in found] == ["app_not_answering"]
+    assert "publishes no port" in found[0]["finding"]
+
+
+def test_a_deployment_from_before_the_proxy_has_no_finding() -> None:
+    facts = healthy()
+    facts["container"]["HostConfig"]["PortBindings"] = bindings(8502)
+    facts["health"] = {"url": "http://127.0.0.1:8502/health", "status": 200, "msg": "OK"}
+    facts["direct_health"] = {"url": "http://127.0.0.1:8502/health", "status": 200, "msg": "OK"}
+    facts["proxy"].update(installed=False, service="", site=None, site_error="not found")
+    assert ids(facts) == []
+
+
+def test_facts_without_the_proxy_are_still_classified() -> None:
+    facts = healthy()
+    for key in ("proxy", "direct_health", "next_container", "running_image_id"):
+        del facts[key]
+    assert ids(facts) == []
+
+
+def test_a_stopped_nginx_is_named_and_not_the_app() -> None:
+    facts = healthy()
+    facts["proxy"]["service"] = "inactive"
     facts["health"] = {"url": "http://127.0.0.1:8502/health", "status": -1, "msg": "refused"}
-    assert ids(facts) == ["app_not_answering"]
+    found = ts.findings(facts)
+    assert [item["id"] for item in found] == ["proxy_down"]
+    assert "inactive" in found[0]["finding"]
+    assert found[0]["fix"].startswith("`systemctl start nginx`")
+
+
+def test_nginx_that_cannot_start_is_named_with_what_nginx_t_says() -> None:
+    facts = healthy()
+    facts["proxy"].update(
+        service="failed",
+        config_ok=False,
+        config_test=(
+            '2026/11/25 00:38:02 [emerg] 8843#8843: unknown directive "bogus" in '
+            "/etc/nginx/conf.d/x.conf:1\nnginx: configuration file /etc/nginx/nginx.conf test "
+            "failed\n"
+        ),
+    )
+    facts["health"] = {"url": "http://127.0.0.1:8502/health", "status": -1, "msg": "refused"}
+    found = ts.findings(facts)
+    assert [item["id"] for item in found] == ["proxy_down"]
+    assert '[emerg] unknown directive "bogus" in /etc/nginx/conf.d/x.conf:1' in found[0]["finding"]
+    assert "cannot start" in found[0]["cause"]
+    assert found[0]["fix"].startswith("Correct what `nginx -t` names")
+
+
+def test_a_broken_configuration_under_a_running_nginx_is_named() -> None:
+    facts = healthy()
+    facts["proxy"].update(config_ok=False, config_test="nginx: [emerg] unexpected end of file\n")
+    found = ts.findings(facts)
+    assert [item["id"] for item in found] == ["proxy_config_invalid"]
+    assert "unexpected end of file" in found[0]["finding"]
+
+
+def test_nginx_forwarding_where_the_container_is_not_published_is_named() -> None:
+    """The container recreated by hand on the other slot port: nginx answers 502."""
+    facts = healthy()
+    facts["container"]["HostConfig"]["PortBindings"] = bindings(8602)
+    facts["container"]["State"]["Health"]["Status"] = "starting"
+    facts["health"].update(status=502, msg="Bad Gateway")
+    facts["direct_health"]["url"] = "http://127.0.0.1:8602/health"
+    found = ts.findings(facts)
+    assert [item["id"] for item in found] == ["proxy_upstream_mismatch"]
+    assert "127.0.0.1:8601" in found[0]["finding"]
+    assert "publishes 127.0.0.1:8602" in found[0]["finding"]
+    assert "by hand" in found[0]["cause"]
+    assert found[0]["fix"].startswith("Run playbooks/deploy.yml")
+
+
+def test_the_mismatch_is_read_from_the_site_when_nginx_does_not_answer() -> None:
+    facts = healthy()
+    facts["proxy"]["service"] = "inactive"
+    facts["proxy"]["site"] = site(8602)
+    facts["health"] = {"url": "http://127.0.0.1:8502/health", "status": -1, "msg": "refused"}
+    assert ids(facts) == ["proxy_down", "proxy_upstream_mismatch"]
+
+
+def test_nginx_not_reloaded_after_its_site_was_written_is_named() -> None:
+    facts = healthy()
+    facts["container"]["HostConfig"]["PortBindings"] = bindings(8602)
+    facts["proxy"]["site"] = site(8602)
+    facts["health"].update(status=502, msg="Bad Gateway")
+    found = ts.findings(facts)
+    assert [item["id"] for item in found] == ["proxy_upstream_mismatch"]
+    assert f"{SITE} names 127.0.0.1:8602" in found[0]["finding"]
+    assert found[0]["fix"].startswith("`nginx -t && systemctl reload nginx`")
+
+
+def test_a_release_interrupted_after_the_switch_names_both_containers() -> None:
+    facts = healthy()
+    facts["next_container"] = {
+        "Created": "2026-11-25T00:40:34.123456Z",
+        "State": {"Status": "running", "Running": True},
+        "HostConfig": {"PortBindings": bindings(8602)},
+    }
+    facts["proxy"]["site"] = site(8602)
+    facts["health"]["upstream"] = "127.0.0.1:8602"
+    found = ts.findings(facts)
+    assert [item["id"] for item in found] == ["proxy_upstream_mismatch", "stale_next_container"]
+    assert "chainlit-next publishes it" in found[0]["finding"]
+    assert "renamed chainlit" in found[0]["cause"]
+
+
+def test_a_new_release_left_by_an_interrupted_run_is_named() -> None:
+    facts = healthy()
+    facts["next_container"] = {
+        "Created": "2026-11-25T00:40:34.123456Z",
+        "State": {"Status": "exited", "Running": False},
+        "HostConfig": {"PortBindings": bindings(8602)},
+    }
+    found = ts.findings(facts)
+    assert [item["id"] for item in found] == ["stale_next_container"]
+    assert "exited, created 2026-11-25T00:40:34, publishes 127.0.0.1:8602" in found[0]["finding"]
+    assert found[0]["fix"].startswith("`docker rm -f chainlit-next`")
+
+
+def test_an_app_reachable_only_on_its_own_port_is_named_without_nginx() -> None:
+    facts = healthy()
+    facts["proxy"].update(installed=False, service="", site=None, site_error="file not found")
+    facts["health"] = {"url": "http://127.0.0.1:8502/health", "status": -1, "msg": "refused"}
+    found = ts.findings(facts)
+    assert [item["id"] for item in found] == ["proxy_missing"]
+    assert "nginx is not installed" in found[0]["finding"]
+    facts["proxy"].update(installed=True, service="active")
+    found = ts.findings(facts)
+    assert [item["id"] for item in found] == ["proxy_missing"]
+    assert f"no site for the app ({SITE}: file not found)" in found[0]["finding"]
+
+
+def test_another_front_on_the_apps_address_is_named() -> None:
+    facts = healthy()
+    facts["health"] = {"url": "http://127.0.0.1:8502/health", "status": 404, "msg": "Not Found"}
+    found = ts.findings(facts)
+    assert [item["id"] for item in found] == ["proxy_not_forwarding"]
+    assert "answers 404" in found[0]["finding"]
+    assert "sport = :8502" in found[0]["fix"]
+
+
+def test_the_proxy_helpers_read_ports_sites_and_image_names() -> None:
+    container = healthy()["container"]
+    assert ts.published(container) == [
+        {"ip": "127.0.0.1", "port": "8601", "container_port": "8000/tcp"}
+    ]
+    running = {
+        "NetworkSettings": {"Ports": {"8000/tcp": [{"HostIp": "0.0.0.0", "HostPort": "80"}]}}
+    }
+    assert ts.direct_url(running, "http://127.0.0.1:8502/chat/") == "http://127.0.0.1:80/chat"
+    assert ts.direct_url({"HostConfig": {"PortBindings": {}}}, "http://h:1") == ""
+    assert ts.nginx_upstream_ports(site(8602)) == ["8602"]
+    assert ts.nginx_upstream_ports(None) == []
+    tags = ["chainlit-app:previous", "chainlit-app:cd7f7a9a1e3ed04b"]
+    assert ts.image_label(container, tags, "chainlit") == IMAGE
+    assert ts.image_label(container, ["chainlit-fault:x"], "chainlit") == "chainlit-fault:x"
+    assert ts.image_label(container, [], "chainlit") == IMAGE_ID
 
 
 def test_a_missing_container_is_named_alone() -> None:
@@ -290,11 +497,23 @@ def test_a_missing_container_is_named_alone() -> None:
 
 def test_an_image_older_than_the_source_is_named() -> None:
     facts = healthy()
-    facts.update(expected_image="chainlit-app:40506ca644847be1", expected_image_present=False)
+    facts.update(
+        expected_image="chainlit-app:40506ca644847be1",
+        expected_image_present=False,
+        expected_image_id="",
+    )
     found = ts.findings(facts)
     assert [item["id"] for item in found] == ["stale_image"]
     assert "40506ca644847be1" in found[0]["finding"]
     assert "not built" in found[0]["finding"]
+
+
+def test_an_image_rebuilt_under_the_same_tag_is_told_by_its_id() -> None:
+    facts = healthy()
+    facts.update(expected_image_id="sha256:0123456789abcdef")
+    found = ts.findings(facts)
+    assert [item["id"] for item in found] == ["stale_image"]
+    assert "(built, present on the host)" in found[0]["finding"]
 
 
 def test_an_obsolete_persistence_section_is_named() -> None:

@@ -29,6 +29,8 @@ LOG_PATTERNS = {
 }
 # A line that says why a process stopped: "ValueError: ...", "ERROR ...", "CRITICAL ...".
 ERROR_LINE = re.compile(r"^\s*(?:[\w.]*(?:Error|Exception)\b|.*\b(?:ERROR|CRITICAL)\b)")
+# "2026/11/25 00:38:02 [emerg] 8843#8843: " before each line nginx -t prints.
+NGINX_LOG_PREFIX = re.compile(r"^\d{4}/\d\d/\d\d \d\d:\d\d:\d\d (\[\w+\]) \d+#\d+: ")
 URL_CREDENTIALS = re.compile(r"(\b[a-z][a-z0-9+.-]*://[^:/@\s]*:)[^@\s]*@", re.I)
 
 
@@ -97,6 +99,58 @@ def db_params(url: str, login_host: str = "") -> dict[str, Any]:
         "sslmode": unquote(query.get("sslmode", "")) or "prefer",
         "local": host in LOCAL_DB_HOSTS,
     }
+
+
+def published(container: Mapping[str, Any] | None) -> list[dict[str, str]]:
+    """The host addresses a container publishes (as created: HostConfig.PortBindings,
+    else as running: NetworkSettings.Ports), each {ip, port, container_port}."""
+    container = container or {}
+    bindings = (
+        (container.get("HostConfig") or {}).get("PortBindings")
+        or (container.get("NetworkSettings") or {}).get("Ports")
+        or {}
+    )
+    return [
+        {
+            "ip": binding.get("HostIp") or "0.0.0.0",
+            "port": str(binding.get("HostPort") or ""),
+            "container_port": port,
+        }
+        for port, items in sorted(bindings.items())
+        for binding in items or []
+        if binding.get("HostPort")
+    ]
+
+
+def direct_url(container: Mapping[str, Any] | None, app_url: str) -> str:
+    """Base URL of the app on the first port its container publishes, with the root
+    path of app_url; "" when it publishes none."""
+    ports = published(container)
+    if not ports:
+        return ""
+    ip = ports[0]["ip"]
+    host = "127.0.0.1" if ip in ("0.0.0.0", "") else "[::1]" if ip == "::" else ip
+    host = f"[{host}]" if ":" in host and not host.startswith("[") else host
+    path = urlsplit(app_url or "").path.rstrip("/")
+    return f"http://{host}:{ports[0]['port']}{path}"
+
+
+def nginx_upstream_ports(site: str | None) -> list[str]:
+    """Ports of the `server host:port;` lines of an nginx site's upstream blocks."""
+    ports: list[str] = []
+    for block in re.findall(r"\bupstream\s+\S+\s*\{([^}]*)\}", site or ""):
+        ports += re.findall(r"^\s*server\s+\S+:(\d+)\b[^;]*;", block, re.M)
+    return ports
+
+
+def image_label(container: Mapping[str, Any] | None, tags: Sequence[str] | None, app: str) -> str:
+    """A readable name of the container's image: its <app>-app:<tag> (not :previous),
+    else its first tag, else the container's Config.Image (an image ID since releases
+    run images by ID)."""
+    tags = list(tags or [])
+    own = [t for t in tags if t.startswith(f"{app}-app:") and not t.endswith(":previous")]
+    config_image = str(((container or {}).get("Config") or {}).get("Image") or "")
+    return (own or tags or [config_image])[0]
 
 
 def _finding(fid: str, finding: str, cause: str, fix: str) -> dict[str, str]:
@@ -235,6 +289,12 @@ def _env_findings(facts: Mapping[str, Any], sources: Mapping[str, dict[str, str]
     return out
 
 
+def _got(answer: Mapping[str, Any]) -> str:
+    status = answer.get("status")
+    got = f"answers {status}" if isinstance(status, int) and status > 0 else "gets no answer"
+    return got + f" ({' '.join(str(answer.get('msg', '')).split())[:120]})"
+
+
 def _container_findings(facts: Mapping[str, Any], name: str, logs: dict[str, str]) -> list[dict]:
     container = facts.get("container")
     if not container:
@@ -281,7 +341,7 @@ def _container_findings(facts: Mapping[str, Any], name: str, logs: dict[str, str
         checks = (state.get("Health") or {}).get("Log") or [{}]
         output = " ".join(str(checks[-1].get("Output", "")).split())[-200:]
         test = " ".join((container.get("Config") or {}).get("Healthcheck", {}).get("Test") or [])
-        answers = (facts.get("health") or {}).get("status") == 200
+        answers = (facts.get("direct_health") or facts.get("health") or {}).get("status") == 200
         return [
             _finding(
                 "container_unhealthy",
@@ -299,34 +359,215 @@ def _container_findings(facts: Mapping[str, Any], name: str, logs: dict[str, str
                 f"Read `docker logs {name}`; fix what it names, then run playbooks/deploy.yml.",
             )
         ]
-    answer = facts.get("health") or {}
+    direct = facts.get("direct_health") or {}
+    answer = direct or facts.get("health") or {}
     if health != "starting" and answer and answer.get("status") != 200:
-        status = answer.get("status")
-        ports = (container.get("NetworkSettings") or {}).get("Ports") or {}
-        published = ", ".join(
-            f"{binding.get('HostIp') or '0.0.0.0'}:{binding.get('HostPort')}->{port}"
-            for port, bindings in sorted(ports.items())
-            for binding in bindings or []
-        )
+        ports = published(container)
+        where = ", ".join(f"{p['ip']}:{p['port']}->{p['container_port']}" for p in ports)
         return [
             _finding(
                 "app_not_answering",
-                f"GET {answer.get('url', '/health')} from the host "
-                + (
-                    f"answers {status}"
-                    if isinstance(status, int) and status > 0
-                    else "gets no answer"
-                )
-                + f" ({' '.join(str(answer.get('msg', '')).split())[:120]}); the container "
-                + (f"publishes {published}" if published else "publishes no port"),
-                "The container runs but the app is not reachable where it is published: wrong "
-                "port or address (chainlit_app_port, chainlit_app_listen_address, root path) or a "
-                "proxy in the way.",
-                "Compare the published port with troubleshoot_app_url; run playbooks/deploy.yml to "
-                "publish it as configured.",
+                f"GET {answer.get('url', '/health')} from the host {_got(answer)}; the container "
+                + (f"publishes {where}" if where else "publishes no port"),
+                (
+                    "The container runs but the app does not answer on the port it publishes: "
+                    "it does not listen on the container's port, serves another root path "
+                    "(chainlit_app_root_path), or hangs."
+                    if direct
+                    else "The container runs but the app is not reachable where it is published: "
+                    "wrong port or address (chainlit_app_port, chainlit_app_listen_address, root "
+                    "path), or the container was created without publishing its port."
+                ),
+                f"Read `docker logs {name}`; run playbooks/deploy.yml, which releases the app "
+                "again as configured.",
             )
         ]
     return []
+
+
+def _port_of(address: str) -> str:
+    """The port of "127.0.0.1:8601" (or of the last of "a:1, b:2"), else ""."""
+    match = re.search(r":(\d+)\s*$", (address or "").split(",")[-1])
+    return match.group(1) if match else ""
+
+
+def _nginx_error(text: str) -> str:
+    """The line of `nginx -t`'s output that names the error, without its timestamp."""
+    lines = [
+        NGINX_LOG_PREFIX.sub(r"\1 ", " ".join(line.split()))
+        for line in (text or "").splitlines()
+        if line.strip()
+    ]
+    picked = [line for line in lines if re.search(r"\[(?:emerg|alert|crit)\]", line)] or lines
+    return picked[0][:200] if picked else ""
+
+
+def _proxy_service_findings(proxy: Mapping[str, Any], front: str) -> list[dict]:
+    """nginx stopped (and why, when its configuration is broken), or running with a
+    configuration on disk that would not load again."""
+    site_file = proxy.get("site_file", "the app's nginx site")
+    config_error = (
+        "" if proxy.get("config_ok", True) else _nginx_error(proxy.get("config_test", ""))
+    )
+    service = str(proxy.get("service") or "").strip()
+    if proxy.get("installed") and service != "active":
+        return [
+            _finding(
+                "proxy_down",
+                f"nginx, the app's front, is not running (systemctl is-active nginx: "
+                f"{service or 'unknown'}): nothing answers on {front}"
+                + (f"; `nginx -t` fails: {config_error}" if config_error else ""),
+                "nginx was stopped by hand or failed to start"
+                + (
+                    ": its configuration is broken, so it cannot start"
+                    if config_error
+                    else " (`journalctl -u nginx` says why)"
+                )
+                + ". The app's container may be fine, but users reach it only through nginx.",
+                (
+                    "Correct what `nginx -t` names, then `systemctl start nginx`"
+                    if config_error
+                    else "`systemctl start nginx`"
+                )
+                + "; playbooks/deploy.yml also starts it (and rewrites the app's site "
+                + f"{site_file}).",
+            )
+        ]
+    if config_error:
+        return [
+            _finding(
+                "proxy_config_invalid",
+                f"nginx runs, but its configuration on disk fails `nginx -t`: {config_error}",
+                "A file under /etc/nginx was changed since nginx last loaded it: nginx still "
+                "serves its old configuration, but the next reload (every release switches with "
+                "one) or restart fails, and after a reboot nothing answers.",
+                "Correct what `nginx -t` names and check with `nginx -t`; playbooks/deploy.yml "
+                f"rewrites only the app's own site {site_file}.",
+            )
+        ]
+    return []
+
+
+def _upstream_finding(facts: Mapping[str, Any], name: str, front: str) -> dict | None:
+    """nginx forwards to a port the serving container does not publish. What nginx
+    really uses is the X-Chainlit-Upstream header it adds; without an answer, the site."""
+    proxy = facts["proxy"]
+    container = facts.get("container") or {}
+    site_file = proxy.get("site_file", "the app's nginx site")
+    site_ports = nginx_upstream_ports(proxy.get("site"))
+    header_port = _port_of(str((facts.get("health") or {}).get("upstream") or ""))
+    forwarded = [header_port] if header_port else site_ports
+    container_ports = {p["port"] for p in published(container)}
+    if not container_ports or not forwarded or set(forwarded) & container_ports:
+        return None
+    to_next = set(forwarded) & {p["port"] for p in published(facts.get("next_container"))}
+    not_reloaded = bool(header_port) and header_port not in site_ports
+    only_reload = not_reloaded and bool(set(site_ports) & container_ports)
+    if only_reload:
+        cause = (
+            f"nginx was not reloaded after {site_file} was written (a release interrupted "
+            "before its switch): it still forwards to the old port."
+        )
+    elif to_next:
+        cause = (
+            f"A release was interrupted after nginx was switched to its new container "
+            f"{name}-next and before that was renamed {name}: the container named {name} is "
+            "the replaced release."
+        )
+    else:
+        cause = (
+            f"The container {name} was recreated by hand (docker run) on another port than "
+            "the one nginx forwards to: users get 502 Bad Gateway, or the answers of whatever "
+            "listens there."
+        )
+    return _finding(
+        "proxy_upstream_mismatch",
+        f"nginx forwards {front} to 127.0.0.1:{', '.join(forwarded)}"
+        + (f" ({name}-next publishes it)" if to_next else "")
+        + f", but the serving container {name} publishes "
+        + (", ".join(f"{p['ip']}:{p['port']}" for p in published(container)) or "no port")
+        + (f"; {site_file} names 127.0.0.1:{', '.join(site_ports)}" if not_reloaded else ""),
+        cause,
+        "`nginx -t && systemctl reload nginx` (the site already names the right port), or run "
+        "playbooks/deploy.yml."
+        if only_reload
+        else "Run playbooks/deploy.yml: it releases the app again on a slot port and points "
+        "nginx at it.",
+    )
+
+
+def _route_finding(facts: Mapping[str, Any]) -> dict | None:
+    """The app answers on its container's port, but not where users reach it, while
+    nginx runs and forwards to the right port: no front at all, or another one."""
+    proxy = facts["proxy"]
+    health = facts.get("health") or {}
+    direct = facts.get("direct_health") or {}
+    if direct.get("status") != 200 or health.get("status") == 200:
+        return None
+    url, site_file = health.get("url", "the app's URL"), proxy.get("site_file", "its site")
+    if not proxy.get("installed") or proxy.get("site") is None:
+        return _finding(
+            "proxy_missing",
+            f"GET {url} {_got(health)}, while the app answers on {direct.get('url')}: "
+            + (
+                "nginx is not installed"
+                if not proxy.get("installed")
+                else f"nginx has no site for the app ({site_file}: "
+                f"{proxy.get('site_error') or 'not found'})"
+            ),
+            "Nothing forwards the app's address to its container: nginx was removed, or the "
+            "app's site was deleted or renamed.",
+            "Run playbooks/deploy.yml: it installs nginx, writes the app's site and points it at "
+            "the serving container.",
+        )
+    port = _port_of(urlsplit(url).netloc) or "PORT"
+    return _finding(
+        "proxy_not_forwarding",
+        f"GET {url} {_got(health)}, while the app answers on {direct.get('url')} and "
+        f"{site_file} forwards to it",
+        "What answers at troubleshoot_app_url is not the app's site: another nginx site or "
+        "another process holds that address, or troubleshoot_app_url "
+        "(chainlit_app_listen_address, chainlit_app_port, chainlit_app_root_path) is not what "
+        "the deployment used.",
+        f"`ss -ltnp 'sport = :{port}'` shows who listens there, `nginx -T` which server block "
+        "takes it; remove the other one, or run playbooks/deploy.yml with the deployment's "
+        "variables.",
+    )
+
+
+def _stale_next_finding(facts: Mapping[str, Any], name: str) -> dict | None:
+    nxt = facts.get("next_container")
+    if not nxt:
+        return None
+    ports = ", ".join(f"{p['ip']}:{p['port']}" for p in published(nxt)) or "no port"
+    return _finding(
+        "stale_next_container",
+        f"a container {name}-next exists ({(nxt.get('State') or {}).get('Status', 'unknown')}, "
+        f"created {str(nxt.get('Created', '?'))[:19]}, publishes {ports}) beside the serving "
+        f"{name}",
+        "A release (deploy, rebuild or rollback) was interrupted after it started its new "
+        "container and before it renamed it: Ctrl-C, a lost connection, a host restart. It "
+        "holds a slot port and memory. (If a release runs right now, this is its new "
+        "container: wait for it.)",
+        f"`docker rm -f {name}-next`; the next release also removes it before it starts.",
+    )
+
+
+def _proxy_findings(facts: Mapping[str, Any], name: str, container_ok: bool) -> list[dict]:
+    """nginx in front of the app: down or broken, forwarding to a port the serving
+    container does not publish, missing or bypassed (only said of a container in good
+    shape); a release left half done."""
+    proxy = facts.get("proxy")
+    if not isinstance(proxy, Mapping):
+        return []
+    url = str((facts.get("health") or {}).get("url", ""))
+    front = urlsplit(url).netloc or "the app's address"
+    out = _proxy_service_findings(proxy, front)
+    mismatch = _upstream_finding(facts, name, front)
+    down = any(item["id"] == "proxy_down" for item in out)
+    route = None if down or mismatch or not container_ok else _route_finding(facts)
+    out += [item for item in (mismatch, route, _stale_next_finding(facts, name)) if item]
+    return out
 
 
 def _image_findings(facts: Mapping[str, Any], logs: dict[str, str]) -> list[dict]:
@@ -416,7 +657,11 @@ def _image_findings(facts: Mapping[str, Any], logs: dict[str, str]) -> list[dict
         )
     running_image = facts.get("running_image", "")
     expected_image = facts.get("expected_image", "")
-    if running_image and expected_image and running_image != expected_image:
+    running_id, expected_id = facts.get("running_image_id"), facts.get("expected_image_id")
+    stale = (
+        running_id != expected_id if running_id and expected_id else running_image != expected_image
+    )
+    if running_image and expected_image and stale:
         built = facts.get("expected_image_present")
         out.append(
             _finding(
@@ -578,6 +823,7 @@ def findings(facts: Mapping[str, Any]) -> list[dict[str, str]]:
     if container:
         sources[f"the container {name}"] = env_list((container.get("Config") or {}).get("Env"))
     out = _container_findings(facts, name, logs)
+    out += _proxy_findings(facts, name, container_ok=not out)
     if facts.get("env_text") is None:
         out.append(
             _finding(
@@ -618,6 +864,8 @@ class FilterModule:
             "troubleshoot_mask_url": mask_url,
             "troubleshoot_database_url": database_url,
             "troubleshoot_db_params": db_params,
+            "troubleshoot_direct_url": direct_url,
+            "troubleshoot_image_label": image_label,
             "troubleshoot_findings": findings,
             "troubleshoot_report": report,
         }
