@@ -15,17 +15,35 @@ import pytest
 
 ENV = "/opt/chainlit/.env"
 APP_CMD = '["chainlit", "run", "app.py", "--headless", "--host", "0.0.0.0", "--port", "8000"]'
-# The running app's image, read before the container is replaced.
-CAPTURE = "img=$(docker inspect -f '{{.Config.Image}}' chainlit) && "
+# The serving container's image and slot port (nginx forwards to it), read
+# before the container is replaced.
+CAPTURE = (
+    "img=$(docker inspect -f '{{.Config.Image}}' chainlit) && "
+    "port=$(docker inspect -f '{{range .HostConfig.PortBindings}}{{(index . 0).HostPort}}{{end}}'"
+    " chainlit) && "
+)
+# The slot port the serving container does not use (chainlit_app_slot_ports).
+OTHER_SLOT = '$(test "$port" = 8601 && echo 8602 || echo 8601)'
+# Images the faults commit; a release's `docker image prune` may have removed
+# them already (they inherit the app's label), or a stopped <name>-previous may
+# still use one: neither is an error.
+FAULT_IMAGES = ("chainlit-fault:no-asyncpg", "chainlit-fault:no-auth", "chainlit-fault:persistence")
 
 
-def run_app(image: str = "$img", options: str = "") -> str:
-    """Recreate the app's container by hand from the (edited) .env, as an
-    operator following the original analysis would."""
+def app_container(name: str, image: str, port: str, options: str = "") -> str:
+    """docker run of the app from the (edited) .env, published on the loopback at `port`."""
     return (
-        f"{CAPTURE}docker rm -f chainlit >/dev/null && docker run -d --name chainlit "
-        f"--env-file {ENV} --add-host host.docker.internal:host-gateway "
-        f"-p 127.0.0.1:8502:8000 {options} {image}"
+        f"docker run -d --name {name} --env-file {ENV} "
+        f"--add-host host.docker.internal:host-gateway -p 127.0.0.1:{port}:8000 {options} {image}"
+    )
+
+
+def run_app(image: str = "$img", options: str = "", port: str = "$port") -> str:
+    """Recreate the app's container by hand from the (edited) .env, as an
+    operator following the original analysis would, on the serving slot port
+    (nginx forwards there) unless told otherwise."""
+    return f"{CAPTURE}docker rm -f chainlit >/dev/null && " + app_container(
+        "chainlit", image, port, options
     )
 
 
@@ -119,6 +137,16 @@ FAULTS = [
         also={"stale_image"},
     ),
     Fault("stale_image", "true", troubleshoot_vars={"troubleshoot_app_src": "EDITED_COPY"}),
+    # nginx, the app's front, stopped: the deploy starts it again.
+    Fault("proxy_down", "systemctl stop nginx"),
+    # The container recreated by hand on the other slot: nginx answers 502.
+    Fault("proxy_upstream_mismatch", run_app(port=OTHER_SLOT)),
+    # A release interrupted before its switch; the deploy leaves it (no new release).
+    Fault(
+        "stale_next_container",
+        CAPTURE + app_container("chainlit-next", "$img", OTHER_SLOT),
+        restore="docker rm -f chainlit-next >/dev/null",
+    ),
 ]
 
 DIAGNOSED: dict[str, bool] = {}
@@ -172,9 +200,8 @@ def test_troubleshoot_names_the_injected_fault_and_verify_passes_after_repair(
             host.run_expect([0], fault.restore)
         repair = run_playbook("converge.yml")
         assert repair.returncode == 0, repair.stdout
-        host.run(
-            "docker rmi chainlit-fault:no-asyncpg chainlit-fault:no-auth chainlit-fault:persistence"
-        )
+        for image in FAULT_IMAGES:
+            host.run(f"docker rmi {image} >/dev/null 2>&1 || true")
     verified = run_playbook("verify_stack.yml")
     assert verified.returncode == 0, verified.stdout
     assert "7 of 7 checks passed" in verified.stdout
