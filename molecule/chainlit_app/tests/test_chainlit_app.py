@@ -154,6 +154,27 @@ def test_rerun_and_check_mode_change_nothing_and_do_not_rebuild(host, run_playbo
     assert changed_count(check) == 0
 
 
+def test_an_env_change_releases_the_same_image_and_keeps_its_tag(host, run_playbook, changed_count):
+    before = container(host)
+    extra = {"chainlit_app_env": {"CHAINLIT_DEPLOY_TEST": "env-only-release"}}
+    result = run_playbook("converge.yml", extra)
+    assert result.returncode == 0, result.stdout
+    after = container(host)
+    assert after["Id"] != before["Id"]
+    assert after["Image"] == before["Image"]
+    assert "CHAINLIT_DEPLOY_TEST=env-only-release" in host.check_output(f"docker exec {APP} env")
+    # The image keeps its source tag besides "previous": the next run builds nothing.
+    tags = host.check_output("docker images chainlit-app --format '{{.Tag}}'").split()
+    assert "previous" in tags
+    assert [tag for tag in tags if tag != "previous"], tags
+    rerun = run_playbook("converge.yml", extra)
+    assert rerun.returncode == 0, rerun.stdout
+    assert changed_count(rerun) == 0
+    back = run_playbook("converge.yml")
+    assert back.returncode == 0, back.stdout
+    assert "CHAINLIT_DEPLOY_TEST" not in host.check_output(f"docker exec {APP} env")
+
+
 REFUSALS = [
     (
         {"chainlit_app_env": {"CHAINLIT_DATABASE_URL": "postgresql://u:p@db/chainlit"}},
