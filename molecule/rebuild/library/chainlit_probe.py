@@ -1,1 +1,0 @@
-../../../roles/verify/library/chainlit_probe.py

@@ -1,1 +1,0 @@
-../../chainlit_app/lookup_plugins/chainlit_app_source.py

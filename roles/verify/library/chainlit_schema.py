@@ -1,1 +1,0 @@
-../../chainlit_app/library/chainlit_schema.py
