@@ -1,0 +1,1 @@
+"""troubleshoot's findings: the catalogue and one module per concern."""
