@@ -23,9 +23,18 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 APP_DIR = ROOT / "app"
-LIBRARY_DIR = ROOT / "roles" / "chainlit_app" / "library"
 SCHEMA_DIR = ROOT / "roles" / "chainlit_app" / "files" / "schema"
-FIXTURES_DIR = Path(__file__).resolve().parent / "fixtures"
+FIXTURES_DIR = Path(__file__).resolve().parent / "integration" / "fixtures"
+# The checkout as the collection chainlit_deploy.stack (`scripts/harness link`,
+# run by `make deps`): plugins import their module_utils by that name.
+COLLECTIONS_DIR = ROOT / ".ansible" / "collections"
+if not (
+    COLLECTIONS_DIR / "ansible_collections" / "chainlit_deploy" / "stack" / "galaxy.yml"
+).is_file():
+    raise RuntimeError(
+        f"{COLLECTIONS_DIR} does not hold the collection: run `scripts/harness link` "
+        "(make deps does)"
+    )
 
 # Importing chainlit creates .files/ and .chainlit/ in its app root, the
 # current directory by default: keep them out of the work tree.
@@ -33,13 +42,13 @@ _APP_ROOT = tempfile.mkdtemp(prefix="chainlit-test-root-")
 os.environ.setdefault("CHAINLIT_APP_ROOT", _APP_ROOT)
 atexit.register(shutil.rmtree, _APP_ROOT, True)
 
-for path in (APP_DIR, LIBRARY_DIR):
+for path in (APP_DIR, COLLECTIONS_DIR):
     if str(path) not in sys.path:
         sys.path.insert(0, str(path))
 
 
 def load_module(name: str, path: Path) -> ModuleType:
-    """Import a plugin or module file of a role (they are not packages)."""
+    """Import a file of a role (role files are not packages)."""
     spec = importlib.util.spec_from_file_location(name, path)
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
@@ -89,9 +98,9 @@ class Database:
     def module_params(self) -> dict[str, Any]:
         """Connection parameters of the chainlit_schema module."""
         return {
-            "db": self.name,
+            "login_db": self.name,
             "login_host": self.host,
-            "port": self.port,
+            "login_port": self.port,
             "login_user": self.user,
             "login_password": self.password,
         }
@@ -132,12 +141,16 @@ class PostgresServer:
         subprocess.run([*self.run_as, *args], check=True, capture_output=True, cwd=self.base_dir)
 
     def admin(self, sql: str) -> None:
+        self.admin_db("postgres", sql)
+
+    def admin_db(self, dbname: str, sql: str) -> None:
+        """Run ``sql`` as the superuser in database ``dbname``."""
         import psycopg2
 
         conn = psycopg2.connect(
             host=self.host,
             port=self.port,
-            dbname="postgres",
+            dbname=dbname,
             user="postgres",
             password=self.admin_password,
         )
@@ -253,13 +266,18 @@ def database(postgres: PostgresServer) -> Iterator[Database]:
         postgres.drop_database(db)
 
 
-def apply_schema(database: Database) -> list[str]:
-    """Apply the role's migrations to ``database``; return the versions applied."""
-    from chainlit_schema import discover_migrations, migrate
+def apply_schema(database: Database, chainlit_version: str = "") -> list[str]:
+    """Apply the role's migrations to ``database`` (those of ``chainlit_version``'s
+    line and older, or all); return the versions applied."""
+    from ansible_collections.chainlit_deploy.stack.plugins.module_utils.migrations import (
+        discover_migrations,
+        for_release,
+        migrate,
+    )
 
     conn = database.connect()
     try:
-        return migrate(conn, discover_migrations(SCHEMA_DIR)).applied
+        return migrate(conn, for_release(discover_migrations(SCHEMA_DIR), chainlit_version)).applied
     finally:
         conn.close()
 

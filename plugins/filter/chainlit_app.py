@@ -1,5 +1,6 @@
-"""Filters of the chainlit_app role: the database URL, password hashes and
-the input checks that refuse a deployment which could not persist chats."""
+"""Filters of the collection for the app's settings: the database URL, the
+.env, password hashes and the input checks that refuse a deployment which
+could not persist chats. The rules themselves live in module_utils."""
 
 from __future__ import annotations
 
@@ -7,12 +8,25 @@ import base64
 import hashlib
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import quote, unquote, urlsplit
 
-# asyncpg, which Chainlit's data layer hands DATABASE_URL to, accepts only these.
-ASYNCPG_SCHEMES = ("postgresql", "postgres")
+from ansible_collections.chainlit_deploy.stack.plugins.module_utils import (
+    chainlit_versions,
+    database_url,
+    dotenv,
+    postgres_login,
+    release,
+)
+from ansible_collections.chainlit_deploy.stack.plugins.module_utils.findings.evidence import (
+    nginx_upstream_ports,
+    published,
+)
+
 # The reference app's hash format (app/chainlit_app_users.py): scrypt$N$r$p$SALT$KEY.
-SCRYPT_N, SCRYPT_R, SCRYPT_P, SALT_BYTES, KEY_BYTES = 2**15, 8, 1, 16, 32
+SCRYPT_N = 2**15
+SCRYPT_R = 8
+SCRYPT_P = 1
+SALT_BYTES = 16
+KEY_BYTES = 32
 # Variables the role writes itself; chainlit_app_env may not set them.
 ROLE_OWNED = {
     "DATABASE_URL": "set chainlit_app_database_url, or the chainlit_app_db_* variables",
@@ -21,25 +35,16 @@ ROLE_OWNED = {
 }
 
 
-def database_url(user: str, password: str, host: str, port: int, db: str, sslmode: str = "") -> str:
-    """A postgresql:// URL with every reserved character percent-encoded."""
-    credentials = f"{quote(user, safe='')}:{quote(password, safe='')}"
-    url = f"postgresql://{credentials}@{host}:{int(port)}/{quote(db, safe='')}"
-    return f"{url}?sslmode={quote(sslmode, safe='')}" if sslmode else url
+def url_parts(url: str) -> dict[str, Any]:
+    """The URL's connection parameters, decoded, with its problems (no_log: it
+    holds the password)."""
+    return database_url.parse(url).as_dict()
 
 
-def database_url_parts(url: str) -> dict[str, Any]:
-    """Connection parameters of a postgresql:// URL, decoded."""
-    parts = urlsplit(url)
-    query = dict(item.split("=", 1) for item in parts.query.split("&") if "=" in item)
-    return {
-        "host": parts.hostname or "",
-        "port": parts.port or 5432,
-        "user": unquote(parts.username or ""),
-        "password": unquote(parts.password or ""),
-        "db": unquote(parts.path.lstrip("/")),
-        "sslmode": unquote(query.get("sslmode", "")),
-    }
+def db_login(url: str, login_host: str = "") -> dict[str, Any]:
+    """The login_* options of the modules for the database of an app's URL, as
+    the Docker host reaches it (no_log: it holds the password)."""
+    return postgres_login.from_url(database_url.parse(url), login_host)
 
 
 def password_hash(password: str, salt_seed: str) -> str:
@@ -64,9 +69,15 @@ def password_hash(password: str, salt_seed: str) -> str:
     return f"scrypt${SCRYPT_N}${SCRYPT_R}${SCRYPT_P}${b64(salt)}${b64(key)}"
 
 
-def input_problems(env: Mapping[str, Any], url: str, auth_secret: str | None) -> list[str]:
+def input_problems(
+    env: Mapping[str, Any],
+    url: str,
+    auth_secret: str | None,
+    url_variable: str = "chainlit_app_database_url",
+) -> list[str]:
     """Every reason this input would deploy an app that cannot persist or
-    start, each naming the variable and the fix. Empty when all is well."""
+    start, each naming the variable and the fix (never a secret). Empty when
+    all is well."""
     problems: list[str] = []
     if "CHAINLIT_DATABASE_URL" in env:
         problems.append(
@@ -79,15 +90,9 @@ def input_problems(env: Mapping[str, Any], url: str, auth_secret: str | None) ->
         for name, fix in ROLE_OWNED.items()
         if name in env
     ]
-    scheme = url.split("://", 1)[0] if "://" in url else ""
-    if scheme not in ASYNCPG_SCHEMES:
-        hint = " (the SQLAlchemy form)" if "+" in scheme else ""
-        problems.append(
-            f"chainlit_app_database_url starts with '{scheme or url[:20]}://'{hint}: "
-            "Chainlit's data layer passes it to asyncpg, which accepts only postgresql:// "
-            "or postgres://. "
-            "Write it as postgresql://user:password@host:port/db."
-        )
+    problems += [
+        f"{url_variable}: {message}." for _, message in database_url.container_problems(url)
+    ]
     if not auth_secret or not str(auth_secret).strip():
         problems.append(
             "chainlit_app_auth_secret is empty: Chainlit cannot start with authentication and no "
@@ -97,21 +102,99 @@ def input_problems(env: Mapping[str, Any], url: str, auth_secret: str | None) ->
     values = {"chainlit_app_auth_secret": str(auth_secret or "")}
     values.update({f"chainlit_app_env['{k}']": str(v) for k, v in env.items()})
     for name, value in values.items():
-        if any(c in value for c in "\"'"):
-            problems.append(
-                f"{name} contains a quote: .env values are written unquoted and Docker "
-                "passes quotes through literally, so the app would see them. Remove the quotes."
-            )
-        if "\n" in value or "\r" in value:
-            problems.append(f"{name} contains a line break, which a .env line cannot hold.")
+        problems += dotenv.value_problems(name, value)
     return problems
+
+
+def port_problems(port: Any, slot_ports: Any, taken: Mapping[Any, str] | None = None) -> list[str]:
+    """Why the app's port and its two slot ports cannot be used, naming the
+    variables; ``taken`` maps ports that something else holds to what it is."""
+    problems: list[str] = []
+    taken = {int(k): v for k, v in (taken or {}).items()}
+
+    def valid(value: Any) -> bool:
+        return str(value).isdigit() and 0 < int(value) < 65536
+
+    if not valid(port):
+        problems.append(f"chainlit_app_port is '{port}': give a TCP port from 1 to 65535.")
+    slots = list(slot_ports) if isinstance(slot_ports, list | tuple) else []
+    if len(slots) != 2 or not all(valid(s) for s in slots) or len({int(s) for s in slots}) != 2:
+        problems.append(
+            f"chainlit_app_slot_ports is {slot_ports}: give two different TCP ports (the blue and "
+            "green containers' loopback ports, e.g. [8601, 8602])."
+        )
+    elif valid(port) and int(port) in {int(s) for s in slots}:
+        problems.append(
+            f"chainlit_app_slot_ports {slots} include chainlit_app_port {port}: nginx answers on "
+            "chainlit_app_port and the containers behind it on the slot ports, so they must differ."
+        )
+    for name, value in [("chainlit_app_port", port)] + [
+        ("chainlit_app_slot_ports", s) for s in (slots if len(slots) == 2 else [])
+    ]:
+        if valid(value) and int(value) in taken:
+            problems.append(
+                f"{name} {value} is already held on this host by {taken[int(value)]}: choose a "
+                "free port (`ss -ltnp` lists those in use)."
+            )
+    return problems
+
+
+def listening_ports(texts: Any) -> list[int]:
+    """TCP ports in LISTEN state in the text of /proc/net/tcp and /proc/net/tcp6."""
+    ports = set()
+    for text in texts if isinstance(texts, list | tuple) else [texts]:
+        for line in str(text or "").splitlines()[1:]:
+            fields = line.split()
+            if len(fields) > 3 and fields[3] == "0A" and ":" in fields[1]:
+                ports.add(int(fields[1].rsplit(":", 1)[1], 16))
+    return sorted(ports)
+
+
+def env_parse(text: str | None) -> dict[str, str]:
+    """A .env file's text as Docker's --env-file reads it."""
+    return dotenv.parse(text)
+
+
+def mask_url(text: str) -> str:
+    return database_url.mask(text)
+
+
+def version_problems(source: Mapping[str, Any], expected: str) -> list[str]:
+    """Why the app's Chainlit release cannot be deployed: ``source`` is what the
+    chainlit_app_source lookup read, ``expected`` chainlit_app_expected_version."""
+    pinned = source.get("chainlit_version", "")
+    if expected and pinned and expected != pinned:
+        return [
+            f"chainlit_app_expected_version is {expected} but the app pins chainlit {pinned}: "
+            "leave chainlit_app_expected_version empty to follow the app, or pin the release "
+            "you mean in its requirements.txt"
+        ]
+    version = expected or pinned
+    if not version:
+        return [
+            "cannot tell which Chainlit release the app runs: "
+            f"{source.get('chainlit_version_error')}. "
+            "The schema and the checks depend on it; when the app's own Dockerfile installs "
+            "chainlit from elsewhere, set chainlit_app_expected_version to that release"
+        ]
+    problem = chainlit_versions.problem(version)
+    return [f"{problem} (chainlit_app_src's requirements.txt)"] if problem else []
 
 
 class FilterModule:
     def filters(self) -> dict[str, Any]:
         return {
-            "chainlit_url": database_url,
-            "chainlit_url_parts": database_url_parts,
+            "chainlit_release": release.contract,
+            "chainlit_version_problems": version_problems,
+            "chainlit_url": database_url.build,
+            "chainlit_url_parts": url_parts,
+            "chainlit_db_login": db_login,
+            "chainlit_env_parse": env_parse,
+            "chainlit_mask_url": mask_url,
             "chainlit_password_hash": password_hash,
             "chainlit_input_problems": input_problems,
+            "chainlit_port_problems": port_problems,
+            "chainlit_listening_ports": listening_ports,
+            "chainlit_nginx_upstream_ports": nginx_upstream_ports,
+            "chainlit_published_ports": lambda c: [p["port"] for p in published(c)],
         }

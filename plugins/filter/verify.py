@@ -12,7 +12,7 @@ def verify_table(rows: Iterable[Mapping[str, Any]]) -> list[str]:
     width = max((len(str(row["name"])) for row in rows), default=0)
     return [
         "{} {:>6.2f}s  {}  {}".format(
-            "PASS" if row["ok"] else "FAIL",
+            "SKIP" if row.get("skipped") else "PASS" if row["ok"] else "FAIL",
             float(row["seconds"]),
             str(row["name"]).ljust(width),
             " ".join(str(row.get("detail") or "").split()),

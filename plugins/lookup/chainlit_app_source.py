@@ -1,15 +1,18 @@
-"""Lookup of the chainlit_app role: the files of a Chainlit app directory on
-the controller, and a hash of their names and contents (the image's tag)."""
+"""Lookup: the files of a Chainlit app directory on the controller and the tag
+of its image (module_utils/app_image.py)."""
 
 from __future__ import annotations
 
-import hashlib
-import re
 from pathlib import Path
 from typing import Any
 
 from ansible.errors import AnsibleLookupError
 from ansible.plugins.lookup import LookupBase
+from ansible_collections.chainlit_deploy.stack.plugins.module_utils.app_image import (
+    AppSourceError,
+    image_source,
+)
+from ansible_collections.chainlit_deploy.stack.plugins.module_utils.wheelhouse import listing
 
 DOCUMENTATION = r"""
 name: chainlit_app_source
@@ -21,10 +24,16 @@ description:
     image tag from that hash and everything else that goes into the image.
     The chainlit_app role tags what it builds with it; the troubleshoot role
     compares it with the running image.
+  - Fails, naming the variable and the fix, when the directory has no
+    requirements.txt or lacks the entry file.
 options:
   _terms:
     description: The app directory.
     required: true
+  module:
+    description: The app's entry file, relative to the directory.
+    type: str
+    default: app.py
   base_image:
     description: The build's base image.
     type: str
@@ -33,8 +42,8 @@ options:
     description: The requirement added when requirements.txt lacks asyncpg.
     type: str
     default: ""
-  generic_dockerfile:
-    description: The Dockerfile used when the app has none (its rendered text).
+  wheelhouse:
+    description: A wheelhouse directory on the controller the image is built from; empty for none.
     type: str
     default: ""
 """
@@ -44,74 +53,32 @@ _raw:
   description: >-
     One dict: C(files) (list of {path, src, mode}), C(hash) of the files,
     C(requirements) (text of requirements.txt), C(adds_asyncpg),
-    C(has_dockerfile) and C(tag) (16 hex digits).
+    C(has_dockerfile), C(dockerfile) (the generic Dockerfile when the app has
+    none, else empty) and C(tag) (16 hex digits).
   type: list
 """
-
-SKIPPED_DIRS = {".git", "__pycache__", ".files", ".venv", "venv", "node_modules", ".pytest_cache"}
-SKIPPED_FILES = {".env"}
-SKIPPED_SUFFIXES = {".pyc", ".pyo"}
-ASYNCPG_LINE = re.compile(r"^\s*asyncpg\b", re.IGNORECASE | re.MULTILINE)
-
-
-def app_source(directory: Path) -> dict[str, Any]:
-    if not (directory / "requirements.txt").is_file():
-        raise AnsibleLookupError(
-            f"chainlit_app_src '{directory}' has no requirements.txt: point it at a Chainlit "
-            "app directory (the app file and its requirements.txt)."
-        )
-    files = []
-    digest = hashlib.sha256()
-    for path in sorted(directory.rglob("*")):
-        rel = path.relative_to(directory)
-        if (
-            not path.is_file()
-            or SKIPPED_DIRS.intersection(rel.parts[:-1])
-            or rel.name in SKIPPED_FILES
-            or path.suffix in SKIPPED_SUFFIXES
-        ):
-            continue
-        digest.update(rel.as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
-        files.append(
-            {"path": rel.as_posix(), "src": str(path), "mode": oct(path.stat().st_mode & 0o777)}
-        )
-    return {"files": files, "hash": digest.hexdigest()[:16]}
-
-
-def image_source(
-    directory: Path, base_image: str, asyncpg_requirement: str, generic_dockerfile: str
-) -> dict[str, Any]:
-    """app_source plus what the image is built with, and the tag naming it."""
-    source = app_source(directory)
-    requirements = (directory / "requirements.txt").read_text()
-    adds_asyncpg = not ASYNCPG_LINE.search(requirements)
-    has_dockerfile = any(f["path"] == "Dockerfile" for f in source["files"])
-    inputs = [
-        source["hash"],
-        base_image,
-        str(adds_asyncpg),
-        asyncpg_requirement if adds_asyncpg else "",
-        "" if has_dockerfile else generic_dockerfile,
-    ]
-    tag = hashlib.sha256("\n".join(inputs).encode()).hexdigest()[:16]
-    return {
-        **source,
-        "requirements": requirements,
-        "adds_asyncpg": adds_asyncpg,
-        "has_dockerfile": has_dockerfile,
-        "tag": tag,
-    }
 
 
 class LookupModule(LookupBase):
     def run(self, terms: list[str], variables: Any = None, **kwargs: Any) -> list[dict[str, Any]]:
         self.set_options(var_options=variables, direct=kwargs)
-        return [
-            image_source(
-                Path(term).expanduser().resolve(),
-                self.get_option("base_image"),
-                self.get_option("asyncpg_requirement"),
-                self.get_option("generic_dockerfile"),
+        wheelhouse = self.get_option("wheelhouse")
+        if wheelhouse and not Path(wheelhouse).is_dir():
+            raise AnsibleLookupError(
+                f"chainlit_app_wheelhouse '{wheelhouse}' is not a directory on the controller: "
+                "make it with the wheelhouse playbook (chainlit_deploy.stack.wheelhouse), or "
+                "leave the variable empty to build from the package index."
             )
-            for term in terms
-        ]
+        try:
+            return [
+                image_source(
+                    Path(term).expanduser().resolve(),
+                    self.get_option("module"),
+                    self.get_option("base_image"),
+                    self.get_option("asyncpg_requirement"),
+                    listing(Path(wheelhouse)) if wheelhouse else "",
+                )
+                for term in terms
+            ]
+        except AppSourceError as error:
+            raise AnsibleLookupError(str(error)) from error

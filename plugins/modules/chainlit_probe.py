@@ -4,11 +4,8 @@
 from __future__ import annotations
 
 import json
-import re
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -17,33 +14,36 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule
-
-try:
-    import psycopg2
-
-    PSYCOPG2_IMPORT_ERROR: ImportError | None = None
-except ImportError as exc:
-    PSYCOPG2_IMPORT_ERROR = exc
+from ansible_collections.chainlit_deploy.stack.plugins.module_utils import postgres_login
+from ansible_collections.chainlit_deploy.stack.plugins.module_utils.chainlit_client import (
+    Http,
+    ProbeError,
+    SocketIO,
+    mint_token,
+)
 
 DOCUMENTATION = r"""
 ---
 module: chainlit_probe
 short_description: Prove from outside that a Chainlit app's chats persist, then remove the proof
 description:
-  - With O(state=present), logs in over HTTP, chats over socket.io (Engine.IO 4
-    long-polling, standard library only), and checks that the user, the thread
-    and its steps reach PostgreSQL, that the thread is listed for the History
-    sidebar, and that resuming it keeps the conversation.
+  - With O(state=present), logs in as the app lets users in, chats over socket.io
+    (Engine.IO 4 long-polling, standard library only), and checks with what
+    Chainlit itself stores and returns that the probe's message is saved as a step
+    of a thread of its user, that the thread is listed for the History sidebar, that
+    resuming returns its stored messages, and that a message after resuming lands in
+    the same thread. Nothing about the app's replies is required; an app without
+    C(@cl.on_chat_resume) gets the resume checks skipped.
   - With O(state=absent), deletes the probe's threads through the app
-    (C(DELETE /project/thread)): O(thread_id) and every thread of O(username)
+    (C(DELETE /project/thread)), that is O(thread_id) and every thread of O(username)
     whose name contains O(marker), then checks they are gone.
   - Never fails on a failed check; it returns one entry per check in RV(checks).
   - The probe's messages start with O(marker), so its threads are told apart
     from real ones; only threads of O(username) are ever deleted.
 version_added: "0.1.0"
 author: chainlit-deploy
-requirements:
-  - psycopg2 on the host for the database checks (Debian/Ubuntu C(python3-psycopg2))
+extends_documentation_fragment:
+  - chainlit_deploy.stack.postgres_login
 attributes:
   check_mode:
     support: none
@@ -59,13 +59,35 @@ options:
     type: str
     required: true
   username:
-    description: A user of the app with password login.
+    description: The identifier of the user the probe chats as.
     type: str
     required: true
+  login:
+    description:
+      - How the probe logs in. C(password) posts O(username) and O(password) to C(/login)
+        (the app's password_auth_callback); C(header) posts O(headers) to C(/auth/header)
+        (its header_auth_callback); C(token) signs its own access token for O(username)
+        with O(auth_secret), the app's C(CHAINLIT_AUTH_SECRET), which works whatever the
+        app's login (OAuth included) and creates the user on first use.
+    type: str
+    choices: [password, header, token]
+    default: password
   password:
-    description: Password of O(username).
+    description: Password of O(username), for O(login=password).
     type: str
-    required: true
+    default: ""
+  headers:
+    description: Headers that log in, for O(login=header).
+    type: dict
+    default: {}
+  auth_secret:
+    description: The app's CHAINLIT_AUTH_SECRET, for O(login=token).
+    type: str
+    default: ""
+  cookie_name:
+    description: Name of the app's auth cookie (CHAINLIT_AUTH_COOKIE_NAME).
+    type: str
+    default: access_token
   marker:
     description: Text that starts every probe message and so the name of the probe's threads.
     type: str
@@ -76,35 +98,27 @@ options:
     default: ""
   expect_context:
     description:
-      - Whether the reply after resuming must quote the first message (the
-        reference app lists every message so far). When false, resuming must
-        only succeed and the app must reply.
+      - Also check that the app's reply after resuming quotes the first message (the
+        reference app's replies list every message so far). Nothing else about the
+        app's replies is checked.
     type: bool
-    default: true
-  db_host:
-    description: Database host as seen from this host; empty skips the database checks (they fail).
+    default: false
+  login_host:
+    description: The app's database host as this host reaches it; empty skips the database checks.
     type: str
     default: ""
-  db_port:
-    description: Database port.
+  login_db:
+    description: The app's database.
+    type: str
+    default: ""
+  login_user:
+    description: The app's database role.
+    type: str
+    default: ""
+  connect_timeout:
+    description: Seconds to wait for each database connection.
     type: int
-    default: 5432
-  db_name:
-    description: Database name.
-    type: str
-    default: ""
-  db_user:
-    description: Database role.
-    type: str
-    default: ""
-  db_password:
-    description: Password of O(db_user).
-    type: str
-    default: ""
-  db_sslmode:
-    description: libpq sslmode.
-    type: str
-    default: prefer
+    default: 5
   timeout:
     description: Seconds to wait for each reply, event or background write.
     type: int
@@ -113,19 +127,19 @@ options:
 
 EXAMPLES = r"""
 - name: Chat with the app and check it persisted
-  chainlit_probe:
+  chainlit_deploy.stack.chainlit_probe:
     url: http://127.0.0.1:8502
     username: admin
     password: "{{ admin_password }}"
-    db_host: 127.0.0.1
-    db_name: chainlit
-    db_user: chainlit
-    db_password: "{{ db_password }}"
+    login_host: 127.0.0.1
+    login_db: chainlit
+    login_user: chainlit
+    login_password: "{{ db_password }}"
   register: probe
   no_log: true
 
 - name: Delete the probe's thread
-  chainlit_probe:
+  chainlit_deploy.stack.chainlit_probe:
     state: absent
     url: http://127.0.0.1:8502
     username: admin
@@ -147,12 +161,6 @@ thread_id:
   type: str
 """
 
-USER_AGENT = "chainlit-probe/1 (ansible verify)"
-
-
-class ProbeError(Exception):
-    """A check failed; the message says how."""
-
 
 @dataclass
 class Check:
@@ -160,144 +168,16 @@ class Check:
     ok: bool
     seconds: float
     detail: str
+    skipped: bool = False
+
+
+class Skipped(Exception):
+    """The check does not apply to this app; the message says why."""
 
 
 def tidy(detail: list[str]) -> str:
     """One line, whatever the errors it quotes."""
     return " ".join("; ".join(detail).split())
-
-
-class Http:
-    """Cookie-keeping HTTP client that never goes through a proxy."""
-
-    def __init__(self, base: str, timeout: float) -> None:
-        self.base = base.rstrip("/")
-        self.timeout = timeout
-        self.cookies: dict[str, str] = {}
-        self.opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-
-    def request(
-        self,
-        method: str,
-        path: str,
-        body: bytes | None = None,
-        content_type: str = "",
-        timeout: float | None = None,
-    ) -> tuple[int, str]:
-        headers = {"User-Agent": USER_AGENT}
-        if content_type:
-            headers["Content-Type"] = content_type
-        if self.cookies:
-            headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
-        req = urllib.request.Request(self.base + path, body, headers, method=method)
-        try:
-            with self.opener.open(req, timeout=timeout or self.timeout) as resp:
-                self._keep_cookies(resp.headers.get_all("Set-Cookie") or [])
-                return resp.status, resp.read().decode("utf-8", "replace")
-        except urllib.error.HTTPError as err:
-            return err.code, err.read().decode("utf-8", "replace")
-        except (OSError, urllib.error.URLError) as err:
-            raise ProbeError(f"{method} {path}: {err}") from err
-
-    def _keep_cookies(self, headers: list[str]) -> None:
-        for header in headers:
-            name, _, value = header.split(";", 1)[0].partition("=")
-            if name.strip():
-                self.cookies[name.strip()] = value.strip()
-
-    def json(self, method: str, path: str, data: Any) -> tuple[int, Any]:
-        status, text = self.request(method, path, json.dumps(data).encode(), "application/json")
-        try:
-            return status, json.loads(text)
-        except ValueError:
-            return status, text
-
-
-class SocketIO:
-    """The browser's side of Chainlit's socket.io, over Engine.IO 4 long-polling."""
-
-    def __init__(self, http: Http, deadline_seconds: float) -> None:
-        self.http = http
-        self.wait_seconds = deadline_seconds
-        self.path = "/ws/socket.io/?EIO=4&transport=polling"
-        self.backlog: list[tuple[str, Any]] = []
-
-    def _poll(self, timeout: float) -> list[str]:
-        status, text = self.http.request(
-            "GET", f"{self.path}&t={uuid.uuid4().hex[:8]}", timeout=timeout
-        )
-        if status != 200:
-            raise ProbeError(f"socket.io poll answered {status}: {text[:200]}")
-        return [packet for packet in text.split("\x1e") if packet]
-
-    def _send(self, packet: str) -> None:
-        status, text = self.http.request(
-            "POST", self.path, packet.encode(), "text/plain;charset=UTF-8"
-        )
-        if status != 200:
-            raise ProbeError(f"socket.io send answered {status}: {text[:200]}")
-
-    def connect(self, auth: dict[str, str]) -> None:
-        opening = self._poll(self.wait_seconds)
-        if not opening or not opening[0].startswith("0"):
-            raise ProbeError(f"no Engine.IO handshake: {opening[:1]}")
-        self.path += "&sid=" + urllib.parse.quote(json.loads(opening[0][1:])["sid"])
-        self._send("40" + json.dumps(auth))
-        deadline = time.monotonic() + self.wait_seconds
-        while time.monotonic() < deadline:
-            for packet in self._poll(deadline - time.monotonic()):
-                if packet.startswith("40"):
-                    return
-                if packet.startswith("44"):
-                    raise ProbeError(f"socket.io connection refused: {packet[2:200]}")
-                self._handle(packet)
-        raise ProbeError("socket.io connection not acknowledged")
-
-    def emit(self, event: str, data: Any = None) -> None:
-        self._send("42" + json.dumps([event] if data is None else [event, data]))
-
-    def _handle(self, packet: str) -> None:
-        if packet == "2":
-            self._send("3")
-        elif packet.startswith("42"):
-            payload = json.loads(re.sub(r"^\d*", "", packet[2:]))
-            self.backlog.append((payload[0], payload[1] if len(payload) > 1 else None))
-        elif packet.startswith(("1", "41")):
-            raise ProbeError("the server closed the socket.io connection")
-
-    def wait_for(
-        self, event: str, accept: Callable[[Any], bool] = lambda _: True, error: str = ""
-    ) -> Any:
-        """The first ``event`` that ``accept`` takes; an ``error`` event fails at once."""
-        deadline = time.monotonic() + self.wait_seconds
-        while True:
-            for name, data in self.backlog:
-                if error and name == error:
-                    raise ProbeError(f"{error}: {str(data)[:200]}")
-            for index, (name, data) in enumerate(self.backlog):
-                if name == event and accept(data):
-                    del self.backlog[index]
-                    return data
-            left = deadline - time.monotonic()
-            if left <= 0:
-                seen = sorted({name for name, _ in self.backlog})
-                raise ProbeError(f"no {event} event within {self.wait_seconds:.0f}s (got {seen})")
-            try:
-                packets = self._poll(left)
-            except ProbeError:
-                # A long poll cut by the deadline is the wait running out.
-                if time.monotonic() < deadline:
-                    raise
-                packets = []
-            for packet in packets:
-                self._handle(packet)
-
-    def close(self) -> None:
-        try:
-            self._send("41")
-            self._send("1")
-        except ProbeError:
-            pass
 
 
 class Database:
@@ -308,27 +188,19 @@ class Database:
         self.timeout = timeout
 
     def query(self, sql: str, args: tuple[Any, ...]) -> list[tuple[Any, ...]]:
-        if PSYCOPG2_IMPORT_ERROR is not None:
-            raise ProbeError("psycopg2 is missing on the host (install python3-psycopg2)")
-        if not self.params["host"]:
+        if not self.params["login_host"]:
             raise ProbeError("no database to check (the app's DATABASE_URL is unknown)")
         try:
-            conn = psycopg2.connect(
-                host=self.params["host"],
-                port=self.params["port"],
-                dbname=self.params["name"],
-                user=self.params["user"],
-                password=self.params["password"],
-                sslmode=self.params["sslmode"],
-                connect_timeout=5,
-            )
-        except psycopg2.Error as err:
+            conn = postgres_login.connect(self.params, "ansible-chainlit_probe")
+        except RuntimeError as err:
+            raise ProbeError(str(err)) from err
+        except postgres_login.DRIVER_ERRORS as err:
             raise ProbeError(f"cannot connect to the database: {str(err).strip()}") from err
         try:
             with conn.cursor() as cur:
                 cur.execute(sql, args)
                 return list(cur.fetchall())
-        except psycopg2.Error as err:
+        except postgres_login.DRIVER_ERRORS as err:
             raise ProbeError(f"database query failed: {str(err).strip()}") from err
         finally:
             conn.close()
@@ -350,17 +222,7 @@ class Probe:
     def __init__(self, params: dict[str, Any]) -> None:
         self.params = params
         self.http = Http(params["url"], float(params["timeout"]))
-        self.db = Database(
-            {
-                "host": params["db_host"],
-                "port": params["db_port"],
-                "name": params["db_name"],
-                "user": params["db_user"],
-                "password": params["db_password"],
-                "sslmode": params["db_sslmode"],
-            },
-            float(params["timeout"]),
-        )
+        self.db = Database(params, float(params["timeout"]))
         self.checks: list[Check] = []
         self.logged_in = False
         self.last_body = ""
@@ -371,11 +233,14 @@ class Probe:
 
     @contextmanager
     def check(self, name: str) -> Iterator[list[str]]:
-        """Record a check; ``detail`` collects what it proved."""
+        """Record a check; ``detail`` collects what it proved. A check that
+        raises Skipped passes as skipped, with the reason."""
         detail: list[str] = []
         start = time.monotonic()
         try:
             yield detail
+        except Skipped as why:
+            self.checks.append(Check(name, True, time.monotonic() - start, str(why), True))
         except ProbeError as err:
             detail.append(str(err))
             self.checks.append(Check(name, False, time.monotonic() - start, tidy(detail)))
@@ -388,21 +253,57 @@ class Probe:
     def not_run(self, name: str, reason: str) -> None:
         self.checks.append(Check(name, False, 0.0, f"not run: {reason}"))
 
-    def login(self) -> None:
-        status, text = self.http.request(
-            "POST",
-            "/login",
-            urllib.parse.urlencode(
-                {"username": self.params["username"], "password": self.params["password"]}
-            ).encode(),
-            "application/x-www-form-urlencoded",
-        )
+    # --- Logging in, as the app lets users in ---------------------------------------------
+    def login(self) -> str:
+        """Log in with the configured method; return how."""
+        method = self.params["login"]
+        user = self.params["username"]
+        if method == "token":
+            secret = self.params["auth_secret"]
+            if not secret:
+                raise ProbeError(
+                    "login 'token' needs the app's CHAINLIT_AUTH_SECRET (verify reads it from "
+                    "the app's .env): set verify_login to password or header instead"
+                )
+            self.http.cookies[self.params["cookie_name"]] = mint_token(user, secret)
+            status, text = self.http.request("GET", "/user")
+            if status != 200:
+                raise ProbeError(
+                    f"the app refuses a token signed with its CHAINLIT_AUTH_SECRET (GET /user "
+                    f"answered {status}: {text[:120]}): the secret in the .env is not the one the "
+                    "app runs with; release it again"
+                )
+            self.logged_in = True
+            return f"token for {user} signed with the app's CHAINLIT_AUTH_SECRET"
+        if method == "header":
+            status, text = self.http.request(
+                "POST", "/auth/header", b"", headers=self.params["headers"]
+            )
+            hint = "verify_headers (the headers your header_auth_callback accepts)"
+        else:
+            status, text = self.http.request(
+                "POST",
+                "/login",
+                urllib.parse.urlencode(
+                    {"username": user, "password": self.params["password"]}
+                ).encode(),
+                "application/x-www-form-urlencoded",
+            )
+            hint = (
+                "verify_user and verify_password (a user your app's password_auth_callback "
+                "accepts), or verify_login: token"
+            )
         if status != 200:
-            raise ProbeError(f"POST /login answered {status}: {text[:200]}")
-        if not any(name.startswith("access_token") for name in self.http.cookies):
-            raise ProbeError("POST /login set no access_token cookie")
+            raise ProbeError(
+                f"POST /{'auth/header' if method == 'header' else 'login'} answered {status}: "
+                f"the app refused the probe's login as {user}; set {hint} ({text[:120]})"
+            )
+        if not any(name.startswith(self.params["cookie_name"]) for name in self.http.cookies):
+            raise ProbeError(f"the login set no {self.params['cookie_name']} cookie")
         self.logged_in = True
+        return f"{method} login of {user}"
 
+    # --- socket.io, as the browser chats ---------------------------------------------------
     def chat(self, thread_id: str = "") -> SocketIO:
         sio = SocketIO(self.http, float(self.params["timeout"]))
         sio.connect(
@@ -417,8 +318,9 @@ class Probe:
         sio.emit("connection_successful")
         return sio
 
-    def say(self, sio: SocketIO, text: str) -> str:
-        """Send a message as the browser does; return the assistant's reply."""
+    def say(self, sio: SocketIO, text: str) -> None:
+        """Send a message as the browser does. Chainlit saves it as a step of
+        the session's thread whatever the app replies, or whether it replies."""
         message = {
             "id": str(uuid.uuid4()),
             "threadId": self.thread_id,
@@ -430,63 +332,76 @@ class Probe:
         sio.emit("client_message", {"message": message, "fileReferences": []})
         if not self.thread_id:
             self.thread_id = str(sio.wait_for("first_interaction")["thread_id"])
-        reply = sio.wait_for(
-            "new_message",
-            lambda data: isinstance(data, dict) and data.get("type") == "assistant_message",
-        )
-        return str(reply.get("output", ""))
 
+    def reply(self, sio: SocketIO) -> str:
+        data = sio.wait_for(
+            "new_message",
+            lambda d: isinstance(d, dict) and d.get("type") == "assistant_message",
+        )
+        return str(data.get("output", ""))
+
+    # --- The checks --------------------------------------------------------------------------
     def run(self) -> None:
         user = self.params["username"]
         with self.check("login works and the User row exists") as detail:
-            self.login()
-            detail.append("POST /login 200 with access_token cookie")
+            detail.append(self.login())
             self.db.wait_for(
                 f'"User" row {user}', 'SELECT 1 FROM "User" WHERE identifier = %s', (user,), bool
             )
             detail.append(f'"User" row {user} exists')
 
-        name = "probe chat is saved as a Thread with its steps"
+        name = "the probe's message is saved in a thread of its user"
         if not self.logged_in:
             self.not_run(name, "login failed")
         else:
             with self.check(name) as detail:
-                self.saved_chat(detail)
+                self.saved_message(detail)
 
         for name, check in (
-            ("thread is listed in History (POST /project/threads)", self.listed),
-            ("resuming the thread keeps the conversation", self.resumed),
+            ("the thread is listed in History (POST /project/threads)", self.listed),
+            ("resuming returns the thread's stored messages", self.resumed),
+            ("a message after resuming lands in the same thread", self.continued),
         ):
             if not self.thread_id:
                 self.not_run(name, "no probe thread")
                 continue
             with self.check(name) as detail:
                 check(detail)
+        if self.params["expect_context"] and self.thread_id:
+            with self.check("the reply after resuming quotes the first message") as detail:
+                if getattr(self, "resume_sio", None) is None:
+                    raise Skipped("skipped: the thread was not resumed")
+                if not self.context_reply:
+                    raise ProbeError("no reply after resuming")
+                if self.first_text not in self.context_reply:
+                    raise ProbeError(f"the reply lacks it: {self.context_reply[:120]!r}")
+                detail.append(f"reply {self.context_reply[:120]!r}")
 
-    def saved_chat(self, detail: list[str]) -> None:
-        user = self.params["username"]
+    def saved_message(self, detail: list[str]) -> None:
         sio = self.chat()
         try:
-            reply = self.say(sio, self.first_text)
+            self.say(sio, self.first_text)
         finally:
             sio.close()
-        detail.append(f"thread {self.thread_id}, reply {reply[:80]!r}")
-        rows = self.db.wait_for(
-            f'"Thread" {self.thread_id} of {user} with a user and an assistant step',
-            """SELECT count(*) FILTER (WHERE s.type = 'user_message'),
-                      count(*) FILTER (WHERE s.type = 'assistant_message')
-               FROM "Thread" t JOIN "User" u ON u.id = t."userId"
-               LEFT JOIN "Step" s ON s."threadId" = t.id
-               WHERE t.id = %s AND u.identifier = %s
-               GROUP BY t.id""",
-            (self.thread_id, user),
-            lambda r: bool(r) and r[0][0] >= 1 and r[0][1] >= 1,
+        detail.append(f"thread {self.thread_id}")
+        self.db.wait_for(
+            f'the message as a user_message step of "Thread" {self.thread_id} of '
+            f"{self.params['username']}",
+            """SELECT 1 FROM "Step" s JOIN "Thread" t ON t.id = s."threadId"
+               JOIN "User" u ON u.id = t."userId"
+               WHERE t.id = %s AND u.identifier = %s AND s.type = 'user_message'
+               AND s.output = %s""",
+            (self.thread_id, self.params["username"], self.first_text),
+            bool,
         )
-        detail.append(f'"Thread" row with {rows[0][0]} user and {rows[0][1]} assistant step(s)')
+        detail.append('a user_message step of the user\'s "Thread" in PostgreSQL')
         status, thread = self.http.json("GET", f"/project/thread/{self.thread_id}", None)
         if status != 200 or not isinstance(thread, dict):
             raise ProbeError(f"GET /project/thread/{self.thread_id} answered {status}")
-        detail.append(f"GET /project/thread 200 with {len(thread.get('steps') or [])} steps")
+        outputs = [str(s.get("output")) for s in thread.get("steps") or []]
+        if self.first_text not in outputs:
+            raise ProbeError("GET /project/thread does not return the message")
+        detail.append("GET /project/thread returns it")
 
     def listed(self, detail: list[str]) -> None:
         deadline = time.monotonic() + float(self.params["timeout"])
@@ -501,17 +416,50 @@ class Probe:
                 raise ProbeError(f"POST /project/threads answered {status} without the thread")
             time.sleep(0.5)
 
+    def resumable(self) -> bool:
+        status, settings = self.http.json("GET", "/project/settings?language=en-US", None)
+        return not (status == 200 and isinstance(settings, dict)) or bool(
+            settings.get("threadResumable", True)
+        )
+
     def resumed(self, detail: list[str]) -> None:
-        sio = self.chat(self.thread_id)
+        self.context_reply = ""
+        if not self.resumable():
+            raise Skipped(
+                "skipped: the app offers no resume (no @cl.on_chat_resume); its History "
+                "shows the stored thread read-only"
+            )
+        self.resume_sio = self.chat(self.thread_id)
+        thread = self.resume_sio.wait_for("resume_thread", error="resume_thread_error")
+        outputs = [str(s.get("output")) for s in (thread or {}).get("steps") or []]
+        if self.first_text not in outputs:
+            raise ProbeError("resume_thread arrived without the stored message")
+        detail.append(f"resume_thread returned {len(outputs)} stored steps, the message among them")
+
+    def continued(self, detail: list[str]) -> None:
+        sio = getattr(self, "resume_sio", None)
+        if sio is None:
+            raise Skipped("skipped: the thread was not resumed")
         try:
-            sio.wait_for("resume_thread", error="resume_thread_error")
-            detail.append("resume_thread received")
-            reply = self.say(sio, self.second_text)
+            self.say(sio, self.second_text)
+            if self.params["expect_context"]:
+                self.context_reply = self.reply(sio)
         finally:
             sio.close()
-        if self.params["expect_context"] and self.first_text not in reply:
-            raise ProbeError(f"the reply lacks the earlier message: {reply[:120]!r}")
-        detail.append(f"reply {reply[:120]!r}")
+        self.db.wait_for(
+            "the message after resuming in the same thread",
+            """SELECT 1 FROM "Step" WHERE "threadId" = %s AND type = 'user_message'
+               AND output = %s""",
+            (self.thread_id, self.second_text),
+            bool,
+        )
+        others = self.db.query(
+            """SELECT count(DISTINCT "threadId") FROM "Step" WHERE output = %s""",
+            (self.second_text,),
+        )
+        if others[0][0] != 1:
+            raise ProbeError("the message after resuming was saved in another thread too")
+        detail.append(f"saved in thread {self.thread_id}, no other")
 
     def list_threads(self, search: str) -> tuple[int, list[dict[str, Any]]]:
         status, body = self.http.json(
@@ -580,16 +528,24 @@ def main() -> None:
             "state": {"type": "str", "choices": ["present", "absent"], "default": "present"},
             "url": {"type": "str", "required": True},
             "username": {"type": "str", "required": True},
-            "password": {"type": "str", "required": True, "no_log": True},
+            "login": {
+                "type": "str",
+                "choices": ["password", "header", "token"],
+                "default": "password",
+            },
+            "password": {"type": "str", "default": "", "no_log": True},
+            "headers": {"type": "dict", "default": {}, "no_log": True},
+            "auth_secret": {"type": "str", "default": "", "no_log": True},
+            "cookie_name": {"type": "str", "default": "access_token"},
             "marker": {"type": "str", "default": "ansible-verify-probe"},
             "thread_id": {"type": "str", "default": ""},
-            "expect_context": {"type": "bool", "default": True},
-            "db_host": {"type": "str", "default": ""},
-            "db_port": {"type": "int", "default": 5432},
-            "db_name": {"type": "str", "default": ""},
-            "db_user": {"type": "str", "default": ""},
-            "db_password": {"type": "str", "default": "", "no_log": True},
-            "db_sslmode": {"type": "str", "default": "prefer"},
+            "expect_context": {"type": "bool", "default": False},
+            **postgres_login.argument_spec(
+                login_host={"default": ""},
+                login_db={"default": ""},
+                login_user={"default": ""},
+                connect_timeout={"default": 5},
+            ),
             "timeout": {"type": "int", "default": 20},
         },
         supports_check_mode=False,

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 DISTROS = ("debian12", "debian13", "ubuntu2404")
 ARCHIVE = ROOT / ".cache/images/python-base.tar"
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from chainlit_schema import (
+from ansible_collections.chainlit_deploy.stack.plugins.module_utils.migrations import (
     MIGRATIONS_TABLE,
     REQUIRED_COLUMNS,
     REQUIRED_STEP_TYPES,
@@ -32,7 +32,7 @@ def test_empty_database_lacks_everything(database: Database) -> None:
 
 def test_migrations_build_the_whole_schema_and_are_recorded(database: Database) -> None:
     versions = [m.version for m in discover_migrations(SCHEMA_DIR)]
-    assert versions and versions[0] == "0001_chainlit_2_12"
+    assert versions[:2] == ["0001_chainlit_2_0_base", "0002_chainlit_2_6_thread_metadata_default"]
 
     assert apply_schema(database) == versions
 
@@ -72,7 +72,7 @@ def test_check_mode_reports_pending_without_applying(database: Database) -> None
         run = migrate(conn, discover_migrations(SCHEMA_DIR), check_mode=True)
     finally:
         conn.close()
-    assert run.pending == ["0001_chainlit_2_12"]
+    assert run.pending == [m.version for m in discover_migrations(SCHEMA_DIR)]
     assert run.applied == []
     assert database.query("SELECT to_regclass(%s)", (MIGRATIONS_TABLE,)) == [(None,)]
     assert report_of(database).missing_tables == list(REQUIRED_COLUMNS)
@@ -86,16 +86,19 @@ def test_migrations_complete_a_schema_made_by_upstream_prisma(
     # Upstream's schema already has every column 2.12 uses.
     assert report_of(database).schema_ok
 
-    assert apply_schema(database) == ["0001_chainlit_2_12"]
+    assert apply_schema(database) == [m.version for m in discover_migrations(SCHEMA_DIR)]
 
     assert report_of(database).schema_ok
     after = postgres.pg_dump_schema(database)
-    # Only our additions: the record table and one index; upstream's objects stay.
+    # Only our additions: the record table, one index and the default of
+    # "Thread".metadata (0002); upstream's objects stay.
     assert "_prisma_migrations" in after
     added = set(after.splitlines()) - set(prisma_dump.splitlines())
     assert any(MIGRATIONS_TABLE in line for line in added)
     assert any("Thread_userId_updatedAt_idx" in line for line in added)
-    assert not set(prisma_dump.splitlines()) - set(after.splitlines())
+    removed = set(prisma_dump.splitlines()) - set(after.splitlines())
+    assert all("metadata jsonb NOT NULL" in line for line in removed), removed
+    assert any("metadata jsonb DEFAULT '{}'::jsonb NOT NULL" in line for line in added), added
 
 
 def test_migrations_add_columns_missing_from_an_older_schema(database: Database) -> None:
@@ -148,7 +151,9 @@ def test_checker_reports_a_wrong_type_and_a_missing_label(database: Database) ->
     assert "user_message" not in report.missing_step_types
 
 
-def test_a_failing_migration_is_rolled_back_and_not_recorded(tmp_path, database: Database) -> None:
+def test_a_failing_migration_rolls_back_the_whole_run(tmp_path, database: Database) -> None:
+    # All pending migrations go in one transaction: a database is never left
+    # between two releases' schemas.
     (tmp_path / "0001_ok.sql").write_text("CREATE TABLE kept (id int);", encoding="utf-8")
     (tmp_path / "0002_broken.sql").write_text(
         "CREATE TABLE half_done (id int); SELECT no_such_function();", encoding="utf-8"
@@ -159,10 +164,9 @@ def test_a_failing_migration_is_rolled_back_and_not_recorded(tmp_path, database:
             migrate(conn, discover_migrations(tmp_path))
     finally:
         conn.close()
-    recorded = database.query(f"SELECT version FROM {MIGRATIONS_TABLE}")
-    assert recorded == [("0001_ok",)]
+    assert database.query("SELECT to_regclass(%s)", (MIGRATIONS_TABLE,)) == [(None,)]
     assert database.query("SELECT to_regclass('half_done')") == [(None,)]
-    assert database.query("SELECT to_regclass('kept')") == [("kept",)]
+    assert database.query("SELECT to_regclass('kept')") == [(None,)]
 
 
 def test_an_edited_applied_migration_is_reported(tmp_path, database: Database) -> None:

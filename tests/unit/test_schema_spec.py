@@ -13,7 +13,9 @@ from collections import defaultdict
 from pathlib import Path
 
 import chainlit.data.chainlit_data_layer as data_layer_module
-from chainlit_schema import REQUIRED_COLUMNS
+from ansible_collections.chainlit_deploy.stack.plugins.module_utils.chainlit_schema_spec import (
+    REQUIRED_COLUMNS,
+)
 
 SOURCE = Path(data_layer_module.__file__).read_text(encoding="utf-8")
 

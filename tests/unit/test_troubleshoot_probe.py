@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
-PROBE = Path(__file__).resolve().parents[1] / "roles" / "troubleshoot" / "files" / "probe.py"
+PROBE = Path(__file__).resolve().parents[2] / "plugins" / "module_utils" / "image_probe.py"
 
 
 def run_probe(app_dir: Path, *args: str, env: dict[str, str] | None = None) -> dict:
@@ -43,7 +42,6 @@ def test_it_finds_the_auth_callbacks_of_the_app(tmp_path: Path) -> None:
     result = run_probe(app)
     assert result["auth_callbacks"] == ["oauth_callback", "password_auth_callback"]
     assert result["python_files"] == 2
-    assert "db_tcp" not in result
 
 
 def test_an_app_without_callbacks_has_none(tmp_path: Path) -> None:
@@ -67,30 +65,3 @@ def test_it_reports_whether_asyncpg_imports(tmp_path: Path) -> None:
     except ImportError:
         assert result["asyncpg"] is False
         assert "asyncpg" in result["asyncpg_error"]
-
-
-def test_it_connects_to_the_database_url_without_printing_it(tmp_path: Path) -> None:
-    app = make_app(tmp_path, "")
-    with socket.socket() as server:
-        server.bind(("127.0.0.1", 0))
-        server.listen()
-        port = server.getsockname()[1]
-        url = f"postgresql://u:topsecret@127.0.0.1:{port}/db"
-        result = run_probe(app, "connect", env={"DATABASE_URL": f'"{url}"'})
-    assert result["db_tcp"] == {"ok": True, "host": "127.0.0.1", "port": port, "error": ""}
-    assert "topsecret" not in json.dumps(result)
-    closed = run_probe(app, "connect", env={"DATABASE_URL": url})
-    assert closed["db_tcp"]["ok"] is False
-    assert "ConnectionRefusedError" in closed["db_tcp"]["error"]
-
-
-def test_without_database_url_there_is_nothing_to_connect_to(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
-    done = subprocess.run(
-        [sys.executable, "-c", PROBE.read_text(), str(make_app(tmp_path, "")), "connect"],
-        capture_output=True,
-        text=True,
-        check=True,
-        env=env,
-    )
-    assert json.loads(done.stdout)["db_tcp"] is None

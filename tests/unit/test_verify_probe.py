@@ -9,19 +9,16 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 import pytest
 import socketio
-from conftest import load_module
-
-ROLE = Path(__file__).resolve().parents[1] / "roles" / "verify"
-
-
-probe = load_module("chainlit_probe", ROLE / "library" / "chainlit_probe.py")
-filters = load_module("verify_filters", ROLE / "filter_plugins" / "verify.py")
+from ansible_collections.chainlit_deploy.stack.plugins.filter import verify as filters
+from ansible_collections.chainlit_deploy.stack.plugins.module_utils.chainlit_client import (
+    mint_token,
+)
+from ansible_collections.chainlit_deploy.stack.plugins.modules import chainlit_probe as probe
 
 
 class _Quiet(WSGIRequestHandler):
@@ -69,16 +66,21 @@ def _params(url: str, **extra: Any) -> dict[str, Any]:
     params = {
         "url": url,
         "username": "admin",
+        "login": "password",
         "password": "pw",
+        "headers": {},
+        "auth_secret": "",
+        "cookie_name": "access_token",
         "marker": "ansible-verify-probe lab",
         "thread_id": "",
         "expect_context": True,
-        "db_host": "",
-        "db_port": 5432,
-        "db_name": "",
-        "db_user": "",
-        "db_password": "",
-        "db_sslmode": "prefer",
+        "login_host": "",
+        "login_port": 5432,
+        "login_db": "",
+        "login_user": "",
+        "login_password": "",
+        "ssl_mode": "prefer",
+        "connect_timeout": 5,
         "timeout": 5,
     }
     return params | extra
@@ -90,7 +92,8 @@ def test_the_client_chats_over_long_polling_with_the_cookie(chat_server: Any) ->
     chat.http.cookies["access_token"] = "t0k"
     sio = chat.chat()
     try:
-        assert chat.say(sio, "hello") == "echo hello"
+        chat.say(sio, "hello")
+        assert chat.reply(sio) == "echo hello"
     finally:
         sio.close()
     assert chat.thread_id == "t-1"
@@ -160,3 +163,33 @@ def test_a_check_that_crashes_still_reports_and_keeps_the_thread_id() -> None:
     assert not chat.checks[0].ok
     assert "probe error JSONDecodeError" in chat.checks[0].detail
     assert chat.thread_id == "t-9"
+
+
+def test_a_token_the_probe_signs_is_one_chainlit_accepts(monkeypatch) -> None:
+    """The probe's own token, decoded by the installed Chainlit's own code."""
+    from chainlit.auth.jwt import decode_jwt
+
+    monkeypatch.setenv("CHAINLIT_AUTH_SECRET", "s" * 64)
+    user = decode_jwt(mint_token("probe-user", "s" * 64))
+    assert user.identifier == "probe-user"
+    monkeypatch.setenv("CHAINLIT_AUTH_SECRET", "another secret")
+    with pytest.raises(Exception, match="Signature verification failed"):
+        decode_jwt(mint_token("probe-user", "s" * 64))
+
+
+def test_a_refused_login_names_the_variables_to_set() -> None:
+    class Refusing(_FakeHttp):
+        def request(self, method: str, path: str, *args: Any, **kwargs: Any) -> tuple[int, str]:
+            return 401, '{"detail": "credentialssignin"}'
+
+    chat = probe.Probe(_params("http://unused"))
+    chat.http = Refusing()
+    chat.run()
+    login = chat.checks[0]
+    assert not login.ok
+    assert "POST /login answered 401" in login.detail
+    assert "verify_user and verify_password" in login.detail
+    assert "verify_login: token" in login.detail
+    assert [c.detail for c in chat.checks[1:]] == ["not run: login failed"] + [
+        "not run: no probe thread"
+    ] * 3

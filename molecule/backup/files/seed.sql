@@ -7,7 +7,8 @@ CREATE TABLE IF NOT EXISTS chainlit_schema_migrations (
     applied_at timestamptz NOT NULL DEFAULT now()
 );
 INSERT INTO chainlit_schema_migrations (version, checksum)
-VALUES ('0001_chainlit_2_12', 'test-seed') ON CONFLICT DO NOTHING;
+VALUES ('0001_chainlit_2_0_base', 'test-seed'),
+       ('0002_chainlit_2_6_thread_metadata_default', 'test-seed') ON CONFLICT DO NOTHING;
 
 INSERT INTO "User" (id, "createdAt", "updatedAt", metadata, identifier) VALUES
     ('0b7c2a52-0000-4000-8000-000000000001', '2024-05-01 09:00:00.123', '2024-05-01 09:00:00.123', '{"provider": "credentials"}', 'alice'),

@@ -182,7 +182,8 @@ REFUSALS = [
     ),
     (
         {"chainlit_app_database_url": "postgresql+asyncpg://chainlit:pw@db:5432/chainlit"},
-        "chainlit_app_database_url starts with 'postgresql+asyncpg://' (the SQLAlchemy form)",
+        "chainlit_app_database_url: the database URL starts with postgresql+asyncpg:// (the "
+        "SQLAlchemy form)",
     ),
     (
         {"chainlit_app_auth_secret": ""},
@@ -235,7 +236,7 @@ def test_verify_role_proves_chats_persist_and_cleans_up(host, run_playbook):
     threads_before = sql(host, 'SELECT count(*) FROM "Thread"')
     result = run_playbook("verify_app.yml")
     assert result.returncode == 0, result.stdout
-    assert "7 of 7 checks passed" in result.stdout
+    assert "10 of 10 checks passed" in result.stdout
     assert sql(host, 'SELECT count(*) FROM "Thread"') == threads_before
 
 

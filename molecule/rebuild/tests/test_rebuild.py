@@ -10,6 +10,7 @@ import shutil
 import subprocess
 import time
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 
@@ -252,6 +253,59 @@ def test_a_release_that_fails_verify_is_rolled_back_automatically(host, run_play
     assert run_playbook("verify.yml").returncode == 0
 
 
+# Containers on the instance's networks reach the package index only through
+# the instance's FORWARD chain: rejecting HTTP(S) there cuts the build off.
+BLOCK_INDEX = "iptables {} FORWARD {} -p tcp -m multiport --dports 80,443 -j REJECT"
+REACH_PYPI = (
+    "docker run --rm --entrypoint python3 chainlit-deploy/python-base:bookworm -c "
+    "'import urllib.request as u; u.urlopen(\"https://pypi.org/simple/pip/\", timeout=10)'"
+)
+
+
+def test_a_rebuild_from_the_wheelhouse_needs_no_package_index(host, run_playbook):
+    before = data(host)
+    image_before = container(host)["Image"]
+    host.run_expect([0], BLOCK_INDEX.format("-I", "1"))
+    try:
+        # The block is real: nothing in a container reaches PyPI.
+        assert host.run(REACH_PYPI).rc != 0
+        result = run_playbook("rebuild.yml")
+    finally:
+        host.run_expect([0], BLOCK_INDEX.format("-D", ""))
+    assert result.returncode == 0, result.stdout
+    assert container(host)["Image"] != image_before
+    assert data(host) == before
+
+
+def app_images(host) -> list[str]:
+    listing = host.check_output(f"docker images {APP}-app --format '{{{{.Tag}}}} {{{{.ID}}}}'")
+    return listing.split("\n")
+
+
+def test_five_rebuilds_later_the_host_keeps_only_the_serving_and_previous_images(
+    host, run_playbook
+):
+    """Three rebuilds above, one refused build, one never healthy, one rolled
+    back, one without the index; two more make it well over five. The README
+    promises what stays: the serving and previous images, the base image,
+    nothing untagged, no build directory."""
+    for _ in range(2):
+        result = run_playbook("rebuild.yml")
+        assert result.returncode == 0, result.stdout
+    tags = {line.split()[0] for line in app_images(host) if line}
+    ids = {line.split()[1] for line in app_images(host) if line}
+    assert "previous" in tags and len(tags) == 2, tags
+    assert len(ids) == 2, app_images(host)
+    assert container(host)["Config"]["Image"] != ""
+    assert host.check_output("docker images --filter dangling=true --quiet") == ""
+    assert host.check_output("docker ps --all --format '{{.Names}}' | sort").split() == [
+        APP,
+        f"{APP}-previous",
+    ]
+    assert host.check_output("ls -A /opt/chainlit/build") == ""
+    print(host.check_output("docker system df"))
+
+
 def test_backup_then_restore_into_an_empty_database_gives_back_every_chat(host, run_playbook):
     before = data(host)
     backup = run_playbook("backup.yml")
@@ -288,3 +342,41 @@ def test_a_reboot_keeps_serving_the_same_chats(host, run_playbook, restart_insta
     assert data(host) == before
     result = run_playbook("verify.yml")
     assert result.returncode == 0, result.stdout
+
+
+def test_troubleshoot_finds_nothing_after_all_that(run_playbook):
+    result = run_playbook("troubleshoot.yml")
+    assert result.returncode == 0, result.stdout
+    assert "no problem found" in result.stdout
+
+
+def secrets_in_use(host, instance_name: str) -> dict[str, str]:
+    """Every secret value this deployment uses, and the forms it travels in."""
+    credentials = Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]) / "credentials"
+    db_password = (credentials / instance_name / "postgres-chainlit.password").read_text().strip()
+    env = dict(
+        line.split("=", 1)
+        for line in host.file("/opt/chainlit/.env").content_string.splitlines()
+        if "=" in line and not line.startswith("#")
+    )
+    found = {
+        "database password": db_password,
+        "database password, URL-encoded": quote(db_password, safe=""),
+        "auth secret": (credentials / "chainlit-auth-secret").read_text().strip(),
+        "user password": "correct horse battery staple",
+        "DATABASE_URL": env["DATABASE_URL"],
+        "CHAINLIT_AUTH_SECRET": env["CHAINLIT_AUTH_SECRET"],
+    }
+    for entry in env["CHAINLIT_USERS"].split(","):
+        found[f"password hash of {entry.split(':', 1)[0]}"] = entry.split(":", 1)[1]
+    return found
+
+
+def test_no_secret_reaches_the_output_at_vvv(host, instance_name):
+    """deploy, seed, rebuild, rollback, backup, restore, verify and troubleshoot
+    all ran at -vvv into one log: no secret value appears in it."""
+    log = Path(os.environ["ANSIBLE_LOG_PATH"]).read_text()
+    assert "rebuild.yml" in log and "restore.yml" in log and "troubleshoot.yml" in log
+    assert "<127.0.0.1> EXEC" in log or "ESTABLISH" in log, "the log is not at -vvv"
+    leaked = [name for name, value in secrets_in_use(host, instance_name).items() if value in log]
+    assert leaked == [], f"found in {os.environ['ANSIBLE_LOG_PATH']}: {leaked}"

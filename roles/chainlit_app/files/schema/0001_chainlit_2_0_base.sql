@@ -1,4 +1,7 @@
--- Schema of Chainlit 2.12's official data layer (ChainlitDataLayer, asyncpg).
+-- Schema of Chainlit's official data layer (ChainlitDataLayer, asyncpg), as
+-- every release from 2.0 to 2.12 reads and writes it: the lines differ only
+-- in which of these columns they use ("Thread"."updatedAt" from 2.7.0,
+-- "Step"."createdAt" from 2.9.5), never in a table, a type or a label.
 --
 -- Chainlit creates no tables itself. The columns are the ones its SQL reads
 -- and writes (chainlit/data/chainlit_data_layer.py); names, types, defaults,
@@ -9,6 +12,7 @@
 --
 -- Applied in one transaction by the chainlit_schema module, which records it
 -- in chainlit_schema_migrations. Every statement is idempotent on its own too.
+-- readable by chainlit >= 2.0.601
 
 DO $$
 BEGIN

@@ -1,0 +1,130 @@
+"""Faults of PostgreSQL, of the way from the app's container to it, and of the
+Docker engine, injected into the running deployment the way real operations
+make them (a hardening script, a hand edit of pg_hba.conf, a restore as the
+superuser, a reboot that started PostgreSQL before Docker, ...). For each:
+chats really break (verify fails), troubleshoot names it with the right id,
+the deploy playbook heals it, verify passes again (molecule/fault_injection.py).
+Sources of each are in the README's findings catalogue."""
+
+from __future__ import annotations
+
+import pytest
+from fault_injection import (
+    CAPTURE,
+    END_APP_SESSIONS,
+    ENV,
+    PSQL,
+    Fault,
+    findings,
+    inject_diagnose_repair,
+    record,
+    run_app,
+)
+
+DB = f"{PSQL} -d chainlit"
+HBA = "$(ls /etc/postgresql/*/main/pg_hba.conf)"
+SETTINGS = "$(ls /etc/postgresql/*/main/conf.d/50-ansible.conf)"
+BRIDGE = "$(docker network inspect bridge -f '{{(index .IPAM.Config 0).Subnet}}')"
+
+FAULTS = [
+    # A hand edit of pg_hba.conf drops the line of the containers' network.
+    Fault(
+        "pg_hba_no_entry",
+        f'subnet={BRIDGE} && grep -vF "$subnet" {HBA} > /tmp/hba && cat /tmp/hba > {HBA} '
+        f'&& {PSQL} -c "SELECT pg_reload_conf()" >/dev/null && {END_APP_SESSIONS}',
+    ),
+    # The schema applied (or restored) as the superuser: the app's role owns nothing.
+    Fault(
+        "table_privileges_missing",
+        f"{DB} -c 'ALTER TABLE \"Thread\" OWNER TO postgres' "
+        "-c 'ALTER TABLE \"Step\" OWNER TO postgres'",
+    ),
+    Fault("role_nologin", f"{PSQL} -c 'ALTER ROLE chainlit NOLOGIN' && {END_APP_SESSIONS}"),
+    # A password policy sets VALID UNTIL: refused like a wrong password.
+    Fault(
+        "role_password_expired",
+        f"{PSQL} -c \"ALTER ROLE chainlit VALID UNTIL '2000-01-01'\" && {END_APP_SESSIONS}",
+    ),
+    Fault(
+        "connection_limit_reached",
+        f"{PSQL} -c 'ALTER ROLE chainlit CONNECTION LIMIT 0' && {END_APP_SESSIONS}",
+    ),
+    # Old chats still show; new ones are never saved.
+    Fault(
+        "read_only_sessions",
+        f"{PSQL} -c 'ALTER ROLE chainlit SET default_transaction_read_only = on' "
+        f"&& {END_APP_SESSIONS}",
+    ),
+    # A hardening script: REVOKE ALL ON DATABASE ... FROM PUBLIC.
+    Fault(
+        "connect_privilege_revoked",
+        f"{PSQL} -c 'REVOKE CONNECT ON DATABASE chainlit FROM PUBLIC, chainlit' "
+        f"&& {END_APP_SESSIONS}",
+    ),
+    Fault(
+        "database_not_accepting_connections",
+        f"{PSQL} -c 'ALTER DATABASE chainlit ALLOW_CONNECTIONS false' && {END_APP_SESSIONS}",
+    ),
+    # A password with reserved characters pasted into the URL as it is.
+    Fault(
+        "database_url_unencoded",
+        f"{PSQL} -c \"ALTER ROLE chainlit PASSWORD 'Pa@ss/w0rd'\" && "
+        f"sed -i 's#^\\(DATABASE_URL=postgresql://chainlit:\\)[^@]*@#\\1Pa@ss/w0rd@#' {ENV} && "
+        + run_app(),
+    ),
+    # Inside the container localhost is the container.
+    Fault(
+        "database_url_loopback",
+        f"sed -i 's#@host.docker.internal:#@localhost:#' {ENV} && " + run_app(),
+    ),
+    # The container recreated by hand without --add-host host-gateway.
+    Fault(
+        "database_host_unresolvable",
+        f"{CAPTURE}docker rm -f chainlit >/dev/null && docker run -d --name chainlit "
+        f"--env-file {ENV} -p 127.0.0.1:$port:8000 $img",
+    ),
+    # PostgreSQL listens on the loopback only (its Debian default).
+    Fault(
+        "database_refused",
+        f"sed -i \"s/^listen_addresses.*/listen_addresses = 'localhost'/\" {SETTINGS} "
+        "&& systemctl restart postgresql",
+    ),
+    # An index lost in a hand-made restore: no user can be created any more.
+    Fault("user_identifier_unique_missing", f"{DB} -c 'DROP INDEX \"User_identifier_key\"'"),
+    # A hand-written schema: the bot's replies cannot be saved.
+    Fault(
+        "schema_step_types_missing",
+        f'{DB} -c "ALTER TYPE \\"StepType\\" RENAME VALUE \'assistant_message\' '
+        "TO 'assistant_msg'\"",
+    ),
+    Fault(
+        "docker_engine_down",
+        "systemctl stop docker.socket docker",
+        also={"app_not_answering", "proxy_upstream_mismatch"},
+    ),
+]
+
+DIAGNOSED: dict[str, bool] = {}
+
+
+def test_deploy_then_verify_passes(run_playbook):
+    result = run_playbook("verify_stack.yml")
+    assert result.returncode == 0, result.stdout
+    assert "10 of 10 checks passed" in result.stdout
+
+
+def test_troubleshoot_finds_nothing_on_the_healthy_stack(run_playbook):
+    result = run_playbook("troubleshoot_stack.yml", None, "--check")
+    assert result.returncode == 0, result.stdout
+    assert findings(result.stdout) == set()
+
+
+@pytest.mark.parametrize("fault", FAULTS, ids=lambda fault: fault.finding)
+def test_the_fault_breaks_chats_is_named_and_a_deploy_heals_it(host, run_playbook, fault):
+    DIAGNOSED[fault.finding] = False
+    DIAGNOSED[fault.finding] = inject_diagnose_repair(host, run_playbook, fault, {})
+
+
+def test_every_injected_fault_was_diagnosed():
+    summary = record("faults", DIAGNOSED, len(FAULTS))
+    assert sum(DIAGNOSED.values()) == len(FAULTS), summary
