@@ -8,7 +8,7 @@ unexport CI
 DISTROS ?= debian12 debian13 ubuntu2404
 SCENARIOS ?= $(shell scripts/molecule-matrix --list)
 
-.PHONY: help deps engine images lint unit molecule e2e browser-test test lab lab-destroy verify troubleshoot rebuild rollback backup restore bench clean
+.PHONY: help deps engine images wheelhouse lint unit molecule e2e browser-test test lab lab-destroy verify troubleshoot rebuild rollback backup restore bench clean
 
 help:
 	@echo "make lab          bring up the local lab VM (a systemd container on the local Docker engine)"
@@ -26,6 +26,7 @@ help:
 	@echo "make browser-test the browser test against an already running lab"
 
 deps: $(VENV)/.installed
+	@scripts/harness link
 
 $(VENV)/.installed: requirements-dev.txt
 	scripts/harness host-packages
@@ -39,6 +40,12 @@ engine:
 
 images: engine
 	scripts/harness images
+	$(MAKE) --no-print-directory wheelhouse
+
+# The wheelhouse of the reference app for the test images' Python (3.11):
+# image builds in the lab and the tests install from it, with no index.
+wheelhouse: deps
+	ansible-playbook -i inventory/lab playbooks/wheelhouse.yml
 
 lint: deps
 	ruff check .
@@ -66,12 +73,12 @@ test:
 	scripts/test-all
 
 lab: deps images
-	ansible-playbook playbooks/lab.yml
+	ansible-playbook -i inventory/lab playbooks/lab.yml
 
 lab-destroy: deps
-	ansible-playbook playbooks/lab.yml -e lab_state=absent
+	ansible-playbook -i inventory/lab playbooks/lab.yml -e lab_state=absent
 
-INVENTORY ?= inventory/lab/hosts.yml
+INVENTORY ?= inventory/lab
 verify: deps
 	ansible-playbook -i $(INVENTORY) playbooks/verify.yml
 
