@@ -48,10 +48,8 @@ def release_dir(version: str) -> Path:
     return target
 
 
-@pytest.mark.parametrize("version", [v for v in LATEST_PATCH.values() if v != PINNED])
-def test_the_data_layer_of_each_supported_line_works_on_the_migrated_schema(
-    version: str, tmp_path: Path
-) -> None:
+def release_env(version: str, tmp_path: Path) -> tuple[Path, dict[str, str]]:
+    """An app directory and environment in which ``version`` is the chainlit imported."""
     release = release_dir(version)
     app_root = tmp_path / "app"
     (app_root / ".chainlit").mkdir(parents=True)
@@ -72,6 +70,14 @@ def test_the_data_layer_of_each_supported_line_works_on_the_migrated_schema(
     config.write_text(
         config.read_text().replace("enable_telemetry = true", "enable_telemetry = false")
     )
+    return app_root, env
+
+
+@pytest.mark.parametrize("version", [v for v in LATEST_PATCH.values() if v != PINNED])
+def test_the_data_layer_of_each_supported_line_works_on_the_migrated_schema(
+    version: str, tmp_path: Path
+) -> None:
+    app_root, env = release_env(version, tmp_path)
 
     run = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--rootdir", str(ROOT),
