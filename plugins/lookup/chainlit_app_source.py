@@ -53,8 +53,10 @@ _raw:
   description: >-
     One dict: C(files) (list of {path, src, mode}), C(hash) of the files,
     C(requirements) (text of requirements.txt), C(adds_asyncpg),
-    C(has_dockerfile), C(dockerfile) (the generic Dockerfile when the app has
-    none, else empty) and C(tag) (16 hex digits).
+    C(adds_requirements) (list of {requirement, why}: what the pinned release
+    imports but a fresh install lacks), C(chainlit_version) and
+    C(chainlit_version_error), C(has_dockerfile), C(dockerfile) (the generic
+    Dockerfile when the app has none, else empty) and C(tag) (16 hex digits).
   type: list
 """
 

@@ -114,12 +114,14 @@ def image_source(
     ]
     chainlit_version, chainlit_version_error = chainlit_versions.from_requirements(pins)
     adds_asyncpg = not ASYNCPG_LINE.search(requirements)
+    adds = chainlit_versions.missing_dependencies(chainlit_version, requirements)
     has_dockerfile = "Dockerfile" in paths
     inputs = [
         source["hash"],
         base_image,
         str(adds_asyncpg),
         asyncpg_requirement if adds_asyncpg else "",
+        *[added["requirement"] for added in adds],
         "" if has_dockerfile else generic_dockerfile(module),
         wheelhouse,
     ]
@@ -129,6 +131,9 @@ def image_source(
         "chainlit_version": chainlit_version,
         "chainlit_version_error": chainlit_version_error,
         "adds_asyncpg": adds_asyncpg,
+        # What the release imports but a fresh install lacks (e.g. sniffio
+        # before 2.6): added to requirements.txt beside asyncpg.
+        "adds_requirements": adds,
         "has_dockerfile": has_dockerfile,
         "dockerfile": "" if has_dockerfile else generic_dockerfile(module),
         "tag": hashlib.sha256("\n".join(inputs).encode()).hexdigest()[:16],

@@ -118,3 +118,26 @@ def from_requirements(texts: Iterable[str]) -> tuple[str, str]:
 
 def at_least(version: str, floor: str) -> bool:
     return parse(version) >= parse(floor)
+
+
+# Dependencies a release imports but no longer gets from a fresh install:
+# (first release, first release without the problem, requirement, why).
+# Releases before 2.6 pin asyncer 0.0.7, which imports sniffio; anyio (its
+# dependency) stopped installing sniffio, so `import chainlit` fails today
+# with "No module named 'sniffio'" unless the app installs it.
+MISSING_DEPENDENCIES = [
+    ("2.0.0", "2.6.0", "sniffio", "asyncer 0.0.7 imports sniffio, which anyio no longer installs"),
+]
+
+
+def missing_dependencies(version: str, requirements: str) -> list[dict[str, str]]:
+    """The requirements ``version`` imports but a fresh install lacks, unless
+    the app's ``requirements`` already name them."""
+    if not version:
+        return []
+    found = []
+    for first, fixed, name, why in MISSING_DEPENDENCIES:
+        named = re.search(rf"^\s*{re.escape(name)}\b", requirements, re.IGNORECASE | re.MULTILINE)
+        if at_least(version, first) and not at_least(version, fixed) and not named:
+            found.append({"requirement": name, "why": why})
+    return found

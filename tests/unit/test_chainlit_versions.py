@@ -80,3 +80,20 @@ def test_the_columns_required_follow_the_release():
     assert "createdAt" not in required_columns("2.9.4")["Step"]
     assert "createdAt" in required_columns("2.9.5")["Step"]
     assert required_columns("") == required_columns("2.12.0")
+
+
+@pytest.mark.parametrize(
+    ("version", "requirements", "added"),
+    [
+        ("2.0.603", "chainlit==2.0.603\n", ["sniffio"]),
+        ("2.5.5", "chainlit==2.5.5\n", ["sniffio"]),
+        ("2.5.5", "chainlit==2.5.5\nSniffio==1.3.1\n", []),
+        ("2.6.0", "chainlit==2.6.0\n", []),
+        ("2.12.0", "chainlit==2.12.0\n", []),
+        ("", "chainlit>=2\n", []),
+    ],
+)
+def test_a_release_gets_what_it_imports_but_a_fresh_install_lacks(version, requirements, added):
+    found = cv.missing_dependencies(version, requirements)
+    assert [item["requirement"] for item in found] == added
+    assert all(item["why"] for item in found)
