@@ -99,7 +99,9 @@ def inject_diagnose_repair(host: Any, run_playbook: Any, fault: Fault, extra: di
         if fault.settle:
             host.run(fault.settle)
         if fault.breaks_chats:
-            broken = run_playbook("verify_stack.yml")
+            # A healthy app saves and lists the probe's chat within a second
+            # or two: ten seconds is long enough to call it broken.
+            broken = run_playbook("verify_stack.yml", {"verify_timeout": 10})
             assert broken.returncode != 0, f"{fault.finding}: verify passed with the fault in place"
         diagnosis = run_playbook("troubleshoot_stack.yml", extra or None)
         assert diagnosis.returncode == 0, diagnosis.stdout
@@ -115,9 +117,12 @@ def inject_diagnose_repair(host: Any, run_playbook: Any, fault: Fault, extra: di
         assert repair.returncode == 0, repair.stdout
         for image in FAULT_IMAGES:
             host.run(f"docker rmi {image} >/dev/null 2>&1 || true")
-    verified = run_playbook("verify_stack.yml")
-    assert verified.returncode == 0, verified.stdout
-    assert "10 of 10 checks passed" in verified.stdout
+    # A repair that released the app ran verify itself (deploy rolls back
+    # when it fails); otherwise verify runs now.
+    if "10 of 10 checks passed" not in repair.stdout:
+        verified = run_playbook("verify_stack.yml")
+        assert verified.returncode == 0, verified.stdout
+        assert "10 of 10 checks passed" in verified.stdout
     return named_right
 
 

@@ -192,7 +192,7 @@ def test_the_built_collection_installed_elsewhere_deploys_from_an_operators_proj
                         "postgres": {"hosts": {"app1": None}},
                     },
                     "vars": {
-                        "ansible_connection": "community.docker.docker",
+                        "ansible_connection": "community.docker.docker_api",
                         "ansible_host": instance_name,
                         "ansible_python_interpreter": "/usr/bin/python3",
                     },
