@@ -126,16 +126,117 @@ def test_troubleshoot_finds_nothing_on_the_healthy_stack(run_playbook):
     assert findings(result.stdout) == set()
 
 
-def test_an_app_that_is_not_ours_deploys_and_verify_passes_without_an_app_switch(run_playbook):
-    """Its own password callback, replies that repeat nothing, no Dockerfile:
-    verify proves its chats persist by its password login, and by a token the
-    probe signs itself; troubleshoot finds nothing wrong with it."""
-    password = f"demo-{uuid.uuid4().hex[:12]}"
-    deployed = run_playbook("thirdparty_app.yml", {"thirdparty_demo_password": password})
-    assert deployed.returncode == 0, deployed.stdout
+# An app that is not ours, deployed by playbooks/deploy.yml beside the
+# reference app, on a database of its own: its own password callback, fixed
+# replies that repeat nothing, no Dockerfile, built from the package index
+# (the wheelhouse holds only the reference app's release).
+THIRD_PARTY_PASSWORD = f"demo-{uuid.uuid4().hex[:12]}"
+THIRD_PARTY = {
+    "chainlit_app_name": "thirdparty",
+    "chainlit_app_dir": "/opt/thirdparty",
+    "chainlit_app_port": 8504,
+    "chainlit_app_slot_ports": [8621, 8622],
+    "chainlit_app_wheelhouse": "",
+    "chainlit_app_image_archive_dir": "",
+    "chainlit_app_db_name": "thirdparty",
+    "chainlit_app_env": {"DEMO_PASSWORD": THIRD_PARTY_PASSWORD},
+    "postgres_databases": [
+        {"name": "chainlit", "owner": "chainlit"},
+        {"name": "thirdparty", "owner": "chainlit"},
+    ],
+    "verify_app_name": "thirdparty",
+    "verify_expect_context": False,
+    "verify_user": "demo",
+    "verify_password": THIRD_PARTY_PASSWORD,
+}
+THIRD_PARTY_ROWS = (
+    'SELECT u.identifier, t.id, t.name, s.id, s.type, s.output FROM "Thread" t '
+    'JOIN "User" u ON u.id = t."userId" JOIN "Step" s ON s."threadId" = t.id ORDER BY t.id, s.id'
+)
+
+
+SEED_2_0 = """
+INSERT INTO "User" (id, identifier, metadata) VALUES ('u-demo-1', 'demo-user', '{}');
+INSERT INTO "Thread" (id, name, "userId", metadata)
+  VALUES ('t-before-1', 'asked before the upgrade', 'u-demo-1', '{"k": 1}');
+INSERT INTO "Step" (id, name, type, "threadId", output, metadata, "startTime", "endTime")
+  VALUES ('s-before-1', 'demo-user', 'user_message', 't-before-1', 'hello from 2.0', '{}',
+          now(), now()),
+         ('s-before-2', 'Assistant', 'assistant_message', 't-before-1', 'hi', '{}', now(), now());
+"""
+
+
+def deploy_third_party(run_playbook, tmp_path: Path, chainlit: str):
+    app = tmp_path / f"thirdparty-{chainlit}"
+    shutil.copytree(Path(__file__).parents[1] / "files" / "thirdparty-app", app)
+    (app / "requirements.txt").write_text(f"chainlit=={chainlit}\n")
+    return run_playbook("converge.yml", {**THIRD_PARTY, "chainlit_app_src": str(app)})
+
+
+def third_party_release(host) -> str:
+    running = host.run(
+        "docker exec thirdparty python -c 'import chainlit; print(chainlit.__version__)'"
+    )
+    return running.stdout.strip()
+
+
+def third_party_sql(host, query: str) -> str:
+    return host.check_output(f"sudo -u postgres psql -XtA -d thirdparty -c '{query}'")
+
+
+def test_an_app_on_the_first_supported_release_upgrades_keeping_every_chat(
+    host, run_playbook, tmp_path
+):
+    """2.0.603 (the 2.0 line, the first with the official data layer) deploys
+    and passes verify (deploy runs it); pinned to 2.8.5, deploy dumps its
+    database before the schema moves forward (migration 0002), every row
+    written before is still there and verify passes; pinned back to 2.0.603,
+    the deploy is refused and 2.8.5 keeps serving."""
+    first = deploy_third_party(run_playbook, tmp_path, "2.0.603")
+    assert first.returncode == 0, first.stdout
+    assert third_party_release(host) == "2.0.603"
+    assert "checks passed" in first.stdout
+    applied = "SELECT version FROM chainlit_schema_migrations ORDER BY version"
+    assert third_party_sql(host, applied).split() == ["0001_chainlit_2_0_base"]
+    # verify deletes its probe chat: a user's chat as 2.0.603 stores it.
+    host.run_expect(
+        [0],
+        "sudo -u postgres psql -XqA -v ON_ERROR_STOP=1 -d thirdparty <<'SQL'\n"
+        + SEED_2_0
+        + "\nSQL",
+    )
+    before = third_party_sql(host, THIRD_PARTY_ROWS)
+    assert before.count("\n") >= 1, before
+    dumps_before = host.run("ls /var/backups/chainlit-deploy/thirdparty-*.dump").stdout.split()
+
+    upgrade = deploy_third_party(run_playbook, tmp_path, "2.8.5")
+    assert upgrade.returncode == 0, upgrade.stdout
+    assert third_party_release(host) == "2.8.5"
+    dumps = host.run("ls /var/backups/chainlit-deploy/thirdparty-*.dump").stdout.split()
+    assert len(dumps) == len(dumps_before) + 1, "no dump before the schema moved forward"
+    assert third_party_sql(host, applied).split() == [
+        "0001_chainlit_2_0_base",
+        "0002_chainlit_2_6_thread_metadata_default",
+    ]
+    after = third_party_sql(host, THIRD_PARTY_ROWS)
+    assert set(before.splitlines()) <= set(after.splitlines())
+    assert "checks passed" in upgrade.stdout
+
+    downgrade = deploy_third_party(run_playbook, tmp_path, "2.0.603")
+    assert downgrade.returncode != 0
+    assert "cannot read it" in downgrade.stdout, downgrade.stdout
+    assert third_party_release(host) == "2.8.5"
+    assert set(before.splitlines()) <= set(third_party_sql(host, THIRD_PARTY_ROWS).splitlines())
+
+
+def test_an_app_that_is_not_ours_passes_verify_without_an_app_switch(run_playbook):
+    """The third-party app left on 2.8.5 above: verify proves its chats persist
+    by its password login, and by a token the probe signs itself; a wrong
+    password names the variables to set; troubleshoot finds nothing wrong."""
     app = {"verify_app_name": "thirdparty", "verify_expect_context": False}
     by_password = run_playbook(
-        "verify_stack.yml", {**app, "verify_user": "demo", "verify_password": password}
+        "verify_stack.yml",
+        {**app, "verify_user": "demo", "verify_password": THIRD_PARTY_PASSWORD},
     )
     assert by_password.returncode == 0, by_password.stdout
     assert "9 of 9 checks passed (0 skipped)" in by_password.stdout
