@@ -190,12 +190,11 @@ def test_an_app_on_the_first_supported_release_upgrades_keeping_every_chat(
     """2.0.603 (the 2.0 line, the first with the official data layer) deploys
     and passes verify (deploy runs it); pinned to 2.8.5, deploy dumps its
     database before the schema moves forward (migration 0002), every row
-    written before is still there and verify passes; pinned back to 2.0.603,
-    the deploy is refused and 2.8.5 keeps serving."""
+    written before is still there and verify passes."""
     first = deploy_third_party(run_playbook, tmp_path, "2.0.603")
     assert first.returncode == 0, first.stdout
     assert third_party_release(host) == "2.0.603"
-    assert "checks passed" in first.stdout
+    assert "checks passed" in " ".join(first.stdout.split())
     applied = "SELECT version FROM chainlit_schema_migrations ORDER BY version"
     assert third_party_sql(host, applied).split() == ["0001_chainlit_2_0_base"]
     # verify deletes its probe chat: a user's chat as 2.0.603 stores it.
@@ -220,13 +219,11 @@ def test_an_app_on_the_first_supported_release_upgrades_keeping_every_chat(
     ]
     after = third_party_sql(host, THIRD_PARTY_ROWS)
     assert set(before.splitlines()) <= set(after.splitlines())
-    assert "checks passed" in upgrade.stdout
+    assert "checks passed" in " ".join(upgrade.stdout.split())
 
-    downgrade = deploy_third_party(run_playbook, tmp_path, "2.0.603")
-    assert downgrade.returncode != 0
-    assert "cannot read it" in downgrade.stdout, downgrade.stdout
-    assert third_party_release(host) == "2.8.5"
-    assert set(before.splitlines()) <= set(third_party_sql(host, THIRD_PARTY_ROWS).splitlines())
+    # No downgrade here: 0002 is readable by 2.0.601 on, so 2.0.603 could run
+    # again; a downgrade the data no longer fits is refused in
+    # tests/integration/test_chainlit_schema_module.py.
 
 
 def test_an_app_that_is_not_ours_passes_verify_without_an_app_switch(run_playbook):
