@@ -139,17 +139,6 @@ def port_problems(port: Any, slot_ports: Any, taken: Mapping[Any, str] | None = 
     return problems
 
 
-def listening_ports(texts: Any) -> list[int]:
-    """TCP ports in LISTEN state in the text of /proc/net/tcp and /proc/net/tcp6."""
-    ports = set()
-    for text in texts if isinstance(texts, list | tuple) else [texts]:
-        for line in str(text or "").splitlines()[1:]:
-            fields = line.split()
-            if len(fields) > 3 and fields[3] == "0A" and ":" in fields[1]:
-                ports.add(int(fields[1].rsplit(":", 1)[1], 16))
-    return sorted(ports)
-
-
 def env_parse(text: str | None) -> dict[str, str]:
     """A .env file's text as Docker's --env-file reads it."""
     return dotenv.parse(text)
@@ -194,7 +183,6 @@ class FilterModule:
             "chainlit_password_hash": password_hash,
             "chainlit_input_problems": input_problems,
             "chainlit_port_problems": port_problems,
-            "chainlit_listening_ports": listening_ports,
             "chainlit_nginx_upstream_ports": nginx_upstream_ports,
             "chainlit_published_ports": lambda c: [p["port"] for p in published(c)],
         }

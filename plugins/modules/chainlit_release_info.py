@@ -3,11 +3,12 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.chainlit_deploy.stack.plugins.module_utils import release
+from ansible_collections.chainlit_deploy.stack.plugins.module_utils import host_ports, release
 
 DOCUMENTATION = r"""
 ---
@@ -32,6 +33,14 @@ options:
     description: The app (chainlit_app_name). Empty takes the only app recorded on the host.
     type: str
     default: ""
+  ports:
+    description:
+      - Also report which TCP ports the host listens on, whether the app's nginx
+        site exists and which host ports its serving container publishes, so
+        that a play can tell the app's own ports from ports another service
+        holds, in one call.
+    type: bool
+    default: false
 """
 
 EXAMPLES = r"""
@@ -58,12 +67,23 @@ apps:
   returned: always
   type: list
   elements: str
+ports:
+  description:
+    - C(listening), the TCP ports in LISTEN state (IPv4 and IPv6);
+      C(site_exists), whether the app's nginx site is on the host;
+      C(serving), the host ports the serving container publishes (empty
+      without Docker or without the container).
+  returned: when O(ports=true)
+  type: dict
 """
 
 
 def main() -> None:
     module = AnsibleModule(
-        argument_spec={"name": {"type": "str", "default": ""}},
+        argument_spec={
+            "name": {"type": "str", "default": ""},
+            "ports": {"type": "bool", "default": False},
+        },
         supports_check_mode=True,
     )
     directory = Path(release.MANIFEST_DIR)
@@ -89,7 +109,29 @@ def main() -> None:
         )
     except (OSError, ValueError, KeyError) as error:
         module.fail_json(msg=f"cannot read {manifest}: {error}", **result)
+    if module.params["ports"]:
+        result["ports"] = {
+            "listening": host_ports.read_listening_ports(),
+            "site_exists": Path(result["release"]["nginx_site"]).exists(),
+            "serving": serving_ports(module, result["release"]["containers"]["serving"]),
+        }
     module.exit_json(**result)
+
+
+def serving_ports(module: AnsibleModule, container: str) -> list[int]:
+    """Host ports the container publishes; none without Docker or the container."""
+    docker = module.get_bin_path("docker")
+    if not docker:
+        return []
+    rc, out, _ = module.run_command(
+        [docker, "inspect", "--format", "{{json .HostConfig.PortBindings}}", container]
+    )
+    if rc != 0:
+        return []
+    bindings = json.loads(out or "null") or {}
+    return sorted(
+        {int(b["HostPort"]) for v in bindings.values() for b in v or [] if b.get("HostPort")}
+    )
 
 
 if __name__ == "__main__":

@@ -149,3 +149,20 @@ def test_the_source_reads_the_chainlit_release_the_app_pins(tmp_path):
     unpinned = source.image_source(tmp_path, "app.py", "x", "y")
     assert unpinned["chainlit_version"] == ""
     assert "not one release" in unpinned["chainlit_version_error"]
+
+
+def test_host_ports_finds_a_socket_listening_now_and_not_a_closed_one():
+    import socket
+
+    from ansible_collections.chainlit_deploy.stack.plugins.module_utils import host_ports
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    assert port not in host_ports.read_listening_ports()
+    listener.listen()
+    try:
+        assert port in host_ports.read_listening_ports()
+    finally:
+        listener.close()
+    assert port not in host_ports.read_listening_ports()
