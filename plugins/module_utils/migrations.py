@@ -95,15 +95,22 @@ class SchemaReport:
 
 def discover_migrations(directory: str | Path) -> list[Migration]:
     """The NNNN_*.sql files of ``directory`` in numeric order; other *.sql names are errors."""
+    return migrations_from(
+        {path.name: path.read_text(encoding="utf-8") for path in Path(directory).glob("*.sql")}
+    )
+
+
+def migrations_from(files: Mapping[str, str]) -> list[Migration]:
+    """Migrations from file names (NNNN_description.sql) and their SQL, in numeric order."""
     found: dict[int, Migration] = {}
-    for path in sorted(Path(directory).glob("*.sql")):
-        match = MIGRATION_NAME.match(path.name)
+    for name in sorted(files):
+        match = MIGRATION_NAME.match(name)
         if not match:
-            raise ValueError(f"{path.name}: migration files must be named NNNN_description.sql")
+            raise ValueError(f"{name}: migration files must be named NNNN_description.sql")
         number = int(match.group(1))
         if number in found:
-            raise ValueError(f"{path.name}: number {number} used by {found[number].version} too")
-        found[number] = Migration(version=path.stem, sql=path.read_text(encoding="utf-8"))
+            raise ValueError(f"{name}: number {number} used by {found[number].version} too")
+        found[number] = Migration(version=name.removesuffix(".sql"), sql=files[name])
     return [found[number] for number in sorted(found)]
 
 

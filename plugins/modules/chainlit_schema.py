@@ -20,6 +20,7 @@ from ansible_collections.chainlit_deploy.stack.plugins.module_utils.migrations i
     downgrade_problem,
     for_release,
     migrate,
+    migrations_from,
     read_applied,
     repair,
 )
@@ -52,16 +53,23 @@ attributes:
 options:
   state:
     description:
-      - C(present) applies the pending migrations of O(migrations_dir), then checks
-        the schema and fails when it still lacks something.
+      - C(present) applies the pending migrations of O(migrations) or
+        O(migrations_dir), then checks the schema and fails when it still lacks
+        something.
       - C(checked) changes nothing; it reports the schema and, when
-        O(migrations_dir) is given, the pending migrations.
+        O(migrations) or O(migrations_dir) is given, the pending migrations.
     type: str
     choices: [present, checked]
     default: present
   migrations_dir:
     description: Directory on the managed host holding the C(NNNN_*.sql) files.
     type: path
+  migrations:
+    description:
+      - The migrations themselves, file name (C(NNNN_description.sql)) to SQL,
+        as the controller read them: nothing is copied to the host first.
+      - Mutually exclusive with O(migrations_dir).
+    type: dict
   chainlit_version:
     description:
       - The Chainlit release the app runs (C(2.8.5)). Only the migrations derived
@@ -115,13 +123,13 @@ applied:
   sample: [0001_chainlit_2_0_base, 0002_chainlit_2_6_thread_metadata_default]
 pending:
   description: Migrations not applied yet (after this run; in check mode, the ones it would apply).
-  returned: when migrations_dir is given
+  returned: when migrations or migrations_dir is given
   type: list
   elements: str
   sample: []
 modified:
   description: Applied migrations whose file changed since they were applied (a warning is issued).
-  returned: when migrations_dir is given
+  returned: when migrations or migrations_dir is given
   type: list
   elements: str
   sample: []
@@ -161,11 +169,12 @@ def main() -> None:
         argument_spec={
             "state": {"type": "str", "choices": ["present", "checked"], "default": "present"},
             "migrations_dir": {"type": "path"},
+            "migrations": {"type": "dict"},
             "chainlit_version": {"type": "str", "default": ""},
             **postgres_login.argument_spec(login_db={"required": True}),
         },
-        required_if=[("state", "present", ("migrations_dir",))],
-        mutually_exclusive=[("login_host", "login_unix_socket")],
+        required_if=[("state", "present", ("migrations_dir", "migrations"), True)],
+        mutually_exclusive=[("login_host", "login_unix_socket"), ("migrations_dir", "migrations")],
         supports_check_mode=True,
     )
     if postgres_login.PSYCOPG2_IMPORT_ERROR is not None:
@@ -183,11 +192,15 @@ def main() -> None:
         module.warn(chainlit_versions.problem(version))
         version = ""
     migrations: list[Migration] | None = None
-    if params["migrations_dir"]:
-        if not Path(params["migrations_dir"]).is_dir():
-            module.fail_json(msg=f"migrations_dir {params['migrations_dir']} is not a directory")
+    if params["migrations_dir"] and not Path(params["migrations_dir"]).is_dir():
+        module.fail_json(msg=f"migrations_dir {params['migrations_dir']} is not a directory")
+    if params["migrations_dir"] or params["migrations"]:
         try:
-            known = discover_migrations(params["migrations_dir"])
+            known = (
+                migrations_from({k: str(v) for k, v in params["migrations"].items()})
+                if params["migrations"]
+                else discover_migrations(params["migrations_dir"])
+            )
             migrations = for_release(known, version)
         except (OSError, ValueError) as exc:
             module.fail_json(msg=f"cannot read migrations: {exc}")

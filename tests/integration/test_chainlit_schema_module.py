@@ -73,6 +73,23 @@ def test_present_applies_once_then_reports_no_change(tmp_path, database: Databas
     assert second["schema_ok"] is True
 
 
+def test_migrations_given_inline_apply_like_the_directory_and_are_recorded_alike(
+    tmp_path, database: Database
+) -> None:
+    """The role passes the migrations as the controller read them (no copy on
+    the host): same result, and the directory finds nothing left to do."""
+    inline = {path.name: path.read_text() for path in SCHEMA_DIR.glob("*.sql")}
+    params = {**database.module_params, "migrations": inline}
+    first, _ = run_module(tmp_path, params)
+    assert not first.get("failed"), first
+    assert first["applied"] == ALL_MIGRATIONS
+    assert first["schema_ok"] is True
+    again, _ = run_module(tmp_path, present(database))
+    assert again["changed"] is False and again["pending"] == []
+    both, _ = run_module(tmp_path, {**present(database), "migrations": inline})
+    assert both.get("failed") and "mutually exclusive" in both["msg"]
+
+
 def test_check_mode_reports_pending_and_changes_nothing(tmp_path, database: Database) -> None:
     result, _ = run_module(tmp_path, present(database), check=True)
 
