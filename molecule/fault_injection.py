@@ -2,7 +2,13 @@
 scenarios (default, faults): inject a fault the way real operations make it,
 prove chats really break (verify fails), that troubleshoot names it with the
 right id, that the deploy playbook heals it (or refuses it clearly), and that
-verify passes again."""
+verify passes again.
+
+A deploy is the dear part (about a minute on two busy cores). A fault with an
+``undo`` (its exact inverse, as a DBA would type it) is therefore undone by
+hand once troubleshoot has named it; then ``heal_together`` injects every such
+fault of the scenario at once, and one deploy must heal them all before verify
+passes: each fault is still in place when that deploy runs."""
 
 from __future__ import annotations
 
@@ -56,6 +62,28 @@ def edited_image(change: str, tag: str) -> str:
     )
 
 
+# Until the app answers on its slot port ($port), at most a minute.
+WAIT_APP = (
+    'for i in $(seq 60); do python3 -c "import urllib.request as u; '
+    "u.urlopen('http://127.0.0.1:$port/health', timeout=2)\" 2>/dev/null && break; sleep 1; done"
+    ' && python3 -c "import urllib.request as u; '
+    "u.urlopen('http://127.0.0.1:$port/health', timeout=2)\""
+)
+# A fault of the app's container is undone by hand: SAVE_APP (first in its
+# inject) keeps the .env, the serving image and slot port; UNDO_APP puts them
+# back in a container made by hand, as the fault was, and waits until it answers.
+SAVE_APP = (
+    CAPTURE + f"cp {ENV} /tmp/env.orig && echo $img > /tmp/img.orig && echo $port > /tmp/port.orig"
+)
+UNDO_APP = (
+    f"cp /tmp/env.orig {ENV} && img=$(cat /tmp/img.orig) && port=$(cat /tmp/port.orig) "
+    "&& docker rm -f chainlit >/dev/null && "
+    + app_container("chainlit", "$img", "$port")
+    + " >/dev/null && "
+    + WAIT_APP
+)
+
+
 PSQL = "sudo -u postgres psql -XqAt"
 # New sessions only see role and database changes: end the app's open ones.
 END_APP_SESSIONS = (
@@ -77,6 +105,12 @@ class Fault:
     troubleshoot_vars: dict[str, str] = field(default_factory=dict)
     # Whether chats stop working while the fault is in place (verify fails).
     breaks_chats: bool = True
+    # The fault's exact inverse: with one, the fault is undone by hand after
+    # its diagnosis, and heal_together proves the deploy's repair.
+    undo: str = ""
+    # Whether heal_together injects it with the others (not when it would
+    # collide with another fault, such as two containers on one slot port).
+    together: bool = True
 
 
 FINDINGS_LINE = re.compile(r"(?:(\d+) findings?: ([a-z_, ]+)|no problem found)")
@@ -111,19 +145,50 @@ def inject_diagnose_repair(host: Any, run_playbook: Any, fault: Fault, extra: di
         assert required <= named, f"{fault.finding} not named; named {sorted(named)}"
         assert named <= required | fault.also, f"unexpected findings {sorted(named)}"
     finally:
-        if fault.restore:
-            host.run_expect([0], fault.restore)
-        repair = run_playbook("converge.yml")
-        assert repair.returncode == 0, repair.stdout
-        for image in FAULT_IMAGES:
-            host.run(f"docker rmi {image} >/dev/null 2>&1 || true")
+        if fault.undo:
+            host.run_expect([0], fault.undo)
+        else:
+            if fault.restore:
+                host.run_expect([0], fault.restore)
+            repair_and_verify(host, run_playbook)
+    return named_right
+
+
+def repair_and_verify(host: Any, run_playbook: Any) -> None:
+    """The deploy heals what is injected; verify passes afterwards."""
+    repair = run_playbook("converge.yml")
+    assert repair.returncode == 0, repair.stdout
+    for image in FAULT_IMAGES:
+        host.run(f"docker rmi {image} >/dev/null 2>&1 || true")
     # A repair that released the app ran verify itself (deploy rolls back
     # when it fails); otherwise verify runs now.
-    if "10 of 10 checks passed" not in repair.stdout:
+    if "10 of 10 checks passed" not in " ".join(repair.stdout.split()):
         verified = run_playbook("verify_stack.yml")
         assert verified.returncode == 0, verified.stdout
-        assert "10 of 10 checks passed" in verified.stdout
-    return named_right
+        assert "10 of 10 checks passed" in " ".join(verified.stdout.split())
+
+
+def heal_together(host: Any, run_playbook: Any, faults: list[Fault]) -> list[str]:
+    """Every fault with an undo, injected again at once: chats break,
+    troubleshoot does not crash on so many at once, one deploy heals them all
+    and verify passes. Returns the findings troubleshoot named."""
+    batch = [fault for fault in faults if fault.undo and fault.together]
+    assert batch, "no fault here is undone by hand"
+    try:
+        for fault in batch:
+            injected = host.run(fault.inject)
+            assert injected.rc == 0, f"{fault.finding}: {injected.stdout}{injected.stderr}"
+            if fault.settle:
+                host.run(fault.settle)
+        broken = run_playbook("verify_stack.yml", {"verify_timeout": 10})
+        assert broken.returncode != 0, "verify passed with every fault in place"
+        diagnosis = run_playbook("troubleshoot_stack.yml")
+        assert diagnosis.returncode == 0, diagnosis.stdout
+        named = findings(diagnosis.stdout)
+        assert named, "troubleshoot found nothing with every fault in place"
+    finally:
+        repair_and_verify(host, run_playbook)
+    return sorted(named)
 
 
 def record(scenario: str, diagnosed: dict[str, bool], total: int) -> str:

@@ -16,44 +16,60 @@ from fault_injection import (
     CAPTURE,
     ENV,
     OTHER_SLOT,
+    SAVE_APP,
+    UNDO_APP,
+    WAIT_APP,
     Fault,
     app_container,
     edited_image,
     findings,
+    heal_together,
     inject_diagnose_repair,
     record,
     run_app,
 )
 
+# Every fault but one is undone by hand after its diagnosis (UNDO_APP and the
+# like); heal_together then injects them all at once and one deploy heals them.
 FAULTS = [
     Fault(
         "wrong_database_variable",
-        f"sed -i 's/^DATABASE_URL=/CHAINLIT_DATABASE_URL=/' {ENV} && " + run_app(),
+        f"{SAVE_APP} && sed -i 's/^DATABASE_URL=/CHAINLIT_DATABASE_URL=/' {ENV} && " + run_app(),
         also={"database_url_missing"},
+        undo=UNDO_APP,
     ),
     Fault(
         "database_url_scheme",
+        f"{SAVE_APP} && "
         f"sed -i 's#^DATABASE_URL=postgresql://#DATABASE_URL=postgresql+asyncpg://#' {ENV} && "
         + run_app(),
+        undo=UNDO_APP,
     ),
     Fault(
         "quoted_env_value",
-        f"sed -i 's#^DATABASE_URL=\\(.*\\)$#DATABASE_URL=\"\\1\"#' {ENV} && " + run_app(),
+        f"{SAVE_APP} && sed -i 's#^DATABASE_URL=\\(.*\\)$#DATABASE_URL=\"\\1\"#' {ENV} && "
+        + run_app(),
+        undo=UNDO_APP,
     ),
     Fault(
         "asyncpg_missing",
-        edited_image("python -m pip uninstall -y -q asyncpg", "chainlit-fault:no-asyncpg"),
+        f"{SAVE_APP} && "
+        + edited_image("python -m pip uninstall -y -q asyncpg", "chainlit-fault:no-asyncpg"),
         also={"stale_image"},
+        undo=UNDO_APP,
     ),
     Fault(
         "postgresql_down",
         "systemctl stop postgresql",
-        restore="systemctl start postgresql && docker restart chainlit >/dev/null",
+        undo=f"systemctl start postgresql && docker restart chainlit >/dev/null && {CAPTURE}"
+        + WAIT_APP,
     ),
     Fault(
         "wrong_db_password",
+        f"{SAVE_APP} && "
         f"sed -i 's#^\\(DATABASE_URL=postgresql://chainlit:\\)[^@]*@#\\1wrong@#' {ENV} && "
         + run_app(),
+        undo=UNDO_APP,
     ),
     Fault(
         "schema_tables_missing",
@@ -64,50 +80,60 @@ FAULTS = [
     ),
     Fault(
         "no_auth_callback",
-        edited_image("sed -i /password_auth_callback/d /app/app.py", "chainlit-fault:no-auth"),
+        f"{SAVE_APP} && "
+        + edited_image("sed -i /password_auth_callback/d /app/app.py", "chainlit-fault:no-auth"),
         also={"stale_image"},
+        undo=UNDO_APP,
     ),
     Fault(
         "auth_secret_missing",
-        f"sed -i '/^CHAINLIT_AUTH_SECRET=/d' {ENV} && " + run_app(),
+        f"{SAVE_APP} && sed -i '/^CHAINLIT_AUTH_SECRET=/d' {ENV} && " + run_app(),
         also={"container_not_running", "container_restarting", "app_not_answering"},
         settle="sleep 8",
+        undo=UNDO_APP,
     ),
     Fault(
         "container_unhealthy",
         # An explicit start period: the image's own 30 s would keep it "starting".
-        run_app(
+        f"{SAVE_APP} && "
+        + run_app(
             options="--health-cmd false --health-interval 2s --health-retries 1 "
             "--health-start-period 1s"
         ),
         settle="sleep 8",
         breaks_chats=False,
+        undo=UNDO_APP,
     ),
     Fault(
         "obsolete_persistence_section",
-        edited_image(
+        f"{SAVE_APP} && "
+        + edited_image(
             'printf "[persistence]\\nenabled = true\\n" >> /app/.chainlit/config.toml',
             "chainlit-fault:persistence",
         ),
         also={"stale_image"},
         breaks_chats=False,
+        undo=UNDO_APP,
     ),
     Fault(
         "stale_image",
         "true",
         troubleshoot_vars={"troubleshoot_app_src": "EDITED_COPY"},
         breaks_chats=False,
+        undo="true",
     ),
     # nginx, the app's front, stopped: the deploy starts it again.
-    Fault("proxy_down", "systemctl stop nginx"),
+    Fault("proxy_down", "systemctl stop nginx", undo="systemctl start nginx"),
     # The container recreated by hand on the other slot: nginx answers 502.
-    Fault("proxy_upstream_mismatch", run_app(port=OTHER_SLOT)),
-    # A release interrupted before its switch; the deploy leaves it (no new release).
+    Fault("proxy_upstream_mismatch", f"{SAVE_APP} && " + run_app(port=OTHER_SLOT), undo=UNDO_APP),
+    # A release interrupted before its switch; the deploy leaves it (no new
+    # release). Not injected together: proxy_upstream_mismatch takes its port.
     Fault(
         "stale_next_container",
         CAPTURE + app_container("chainlit-next", "$img", OTHER_SLOT),
-        restore="docker rm -f chainlit-next >/dev/null",
         breaks_chats=False,
+        undo="docker rm -f chainlit-next >/dev/null",
+        together=False,
     ),
 ]
 
@@ -264,6 +290,10 @@ def test_troubleshoot_names_the_injected_fault_and_verify_passes_after_repair(
         extra["troubleshoot_app_src"] = str(copy)
     DIAGNOSED[fault.finding] = False
     DIAGNOSED[fault.finding] = inject_diagnose_repair(host, run_playbook, fault, extra)
+
+
+def test_one_deploy_heals_the_faults_undone_by_hand_all_injected_at_once(host, run_playbook):
+    heal_together(host, run_playbook, FAULTS)
 
 
 def test_every_injected_fault_was_diagnosed():

@@ -16,6 +16,7 @@ from fault_injection import (
     PSQL,
     Fault,
     findings,
+    heal_together,
     inject_diagnose_repair,
     record,
     run_app,
@@ -26,33 +27,61 @@ HBA = "$(ls /etc/postgresql/*/main/pg_hba.conf)"
 SETTINGS = "$(ls /etc/postgresql/*/main/conf.d/50-ansible.conf)"
 BRIDGE = "$(docker network inspect bridge -f '{{(index .IPAM.Config 0).Subnet}}')"
 
+# Faults with an undo go to heal_together in this order: the ones that need a
+# session in the app's database come before the one that closes it.
 FAULTS = [
     # A hand edit of pg_hba.conf drops the line of the containers' network.
     Fault(
         "pg_hba_no_entry",
-        f'subnet={BRIDGE} && grep -vF "$subnet" {HBA} > /tmp/hba && cat /tmp/hba > {HBA} '
-        f'&& {PSQL} -c "SELECT pg_reload_conf()" >/dev/null && {END_APP_SESSIONS}',
+        f'cp {HBA} /tmp/hba.orig && subnet={BRIDGE} && grep -vF "$subnet" {HBA} > /tmp/hba '
+        f'&& cat /tmp/hba > {HBA} && {PSQL} -c "SELECT pg_reload_conf()" >/dev/null '
+        f"&& {END_APP_SESSIONS}",
+        undo=f'cat /tmp/hba.orig > {HBA} && {PSQL} -c "SELECT pg_reload_conf()" >/dev/null',
     ),
     # The schema applied (or restored) as the superuser: the app's role owns nothing.
     Fault(
         "table_privileges_missing",
         f"{DB} -c 'ALTER TABLE \"Thread\" OWNER TO postgres' "
         "-c 'ALTER TABLE \"Step\" OWNER TO postgres'",
+        undo=f"{DB} -c 'ALTER TABLE \"Thread\" OWNER TO chainlit' "
+        "-c 'ALTER TABLE \"Step\" OWNER TO chainlit'",
     ),
-    Fault("role_nologin", f"{PSQL} -c 'ALTER ROLE chainlit NOLOGIN' && {END_APP_SESSIONS}"),
+    # An index lost in a hand-made restore: no user can be created any more.
+    Fault(
+        "user_identifier_unique_missing",
+        f"{DB} -c 'DROP INDEX \"User_identifier_key\"'",
+        undo=f'{DB} -c \'CREATE UNIQUE INDEX "User_identifier_key" ON "User" (identifier)\'',
+    ),
+    # A hand-written schema: the bot's replies cannot be saved.
+    Fault(
+        "schema_step_types_missing",
+        f'{DB} -c "ALTER TYPE \\"StepType\\" RENAME VALUE \'assistant_message\' '
+        "TO 'assistant_msg'\"",
+        undo=f'{DB} -c "ALTER TYPE \\"StepType\\" RENAME VALUE \'assistant_msg\' '
+        "TO 'assistant_message'\"",
+    ),
+    Fault(
+        "role_nologin",
+        f"{PSQL} -c 'ALTER ROLE chainlit NOLOGIN' && {END_APP_SESSIONS}",
+        undo=f"{PSQL} -c 'ALTER ROLE chainlit LOGIN'",
+    ),
     # A password policy sets VALID UNTIL: refused like a wrong password.
     Fault(
         "role_password_expired",
         f"{PSQL} -c \"ALTER ROLE chainlit VALID UNTIL '2000-01-01'\" && {END_APP_SESSIONS}",
+        undo=f"{PSQL} -c \"ALTER ROLE chainlit VALID UNTIL 'infinity'\"",
     ),
     Fault(
         "connection_limit_reached",
         f"{PSQL} -c 'ALTER ROLE chainlit CONNECTION LIMIT 0' && {END_APP_SESSIONS}",
+        undo=f"{PSQL} -c 'ALTER ROLE chainlit CONNECTION LIMIT -1'",
     ),
     # Old chats still show; new ones are never saved.
     Fault(
         "read_only_sessions",
         f"{PSQL} -c 'ALTER ROLE chainlit SET default_transaction_read_only = on' "
+        f"&& {END_APP_SESSIONS}",
+        undo=f"{PSQL} -c 'ALTER ROLE chainlit RESET default_transaction_read_only' "
         f"&& {END_APP_SESSIONS}",
     ),
     # A hardening script: REVOKE ALL ON DATABASE ... FROM PUBLIC.
@@ -60,10 +89,12 @@ FAULTS = [
         "connect_privilege_revoked",
         f"{PSQL} -c 'REVOKE CONNECT ON DATABASE chainlit FROM PUBLIC, chainlit' "
         f"&& {END_APP_SESSIONS}",
+        undo=f"{PSQL} -c 'GRANT CONNECT ON DATABASE chainlit TO PUBLIC, chainlit'",
     ),
     Fault(
         "database_not_accepting_connections",
         f"{PSQL} -c 'ALTER DATABASE chainlit ALLOW_CONNECTIONS false' && {END_APP_SESSIONS}",
+        undo=f"{PSQL} -c 'ALTER DATABASE chainlit ALLOW_CONNECTIONS true'",
     ),
     # A password with reserved characters pasted into the URL as it is.
     Fault(
@@ -88,14 +119,6 @@ FAULTS = [
         "database_refused",
         f"sed -i \"s/^listen_addresses.*/listen_addresses = 'localhost'/\" {SETTINGS} "
         "&& systemctl restart postgresql",
-    ),
-    # An index lost in a hand-made restore: no user can be created any more.
-    Fault("user_identifier_unique_missing", f"{DB} -c 'DROP INDEX \"User_identifier_key\"'"),
-    # A hand-written schema: the bot's replies cannot be saved.
-    Fault(
-        "schema_step_types_missing",
-        f'{DB} -c "ALTER TYPE \\"StepType\\" RENAME VALUE \'assistant_message\' '
-        "TO 'assistant_msg'\"",
     ),
     Fault(
         "docker_engine_down",
@@ -123,6 +146,10 @@ def test_troubleshoot_finds_nothing_on_the_healthy_stack(run_playbook):
 def test_the_fault_breaks_chats_is_named_and_a_deploy_heals_it(host, run_playbook, fault):
     DIAGNOSED[fault.finding] = False
     DIAGNOSED[fault.finding] = inject_diagnose_repair(host, run_playbook, fault, {})
+
+
+def test_one_deploy_heals_the_faults_undone_by_hand_all_injected_at_once(host, run_playbook):
+    heal_together(host, run_playbook, FAULTS)
 
 
 def test_every_injected_fault_was_diagnosed():
