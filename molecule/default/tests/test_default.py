@@ -189,14 +189,23 @@ INSERT INTO "Step" (id, name, type, "threadId", output, metadata, "startTime", "
   VALUES ('s-before-1', 'demo-user', 'user_message', 't-before-1', 'hello from 2.0', '{}',
           now(), now()),
          ('s-before-2', 'Assistant', 'assistant_message', 't-before-1', 'hi', '{}', now(), now());
+INSERT INTO "Element" (id, "threadId", "stepId", metadata, mime, name, url, display)
+  VALUES ('e-before-1', 't-before-1', 's-before-2', '{}', 'text/plain', 'notes.txt',
+          'https://example.invalid/notes.txt', 'inline');
+INSERT INTO "Feedback" (id, "stepId", name, value, comment)
+  VALUES ('f-before-1', 's-before-2', 'user_feedback', 1, 'useful');
 """
+THIRD_PARTY_ELEMENTS = (
+    'SELECT e.id, e."threadId", e."stepId", e.name, e.url, f.id, f.value, f.comment '
+    'FROM "Element" e FULL JOIN "Feedback" f ON f."stepId" = e."stepId" ORDER BY e.id, f.id'
+)
 
 
-def deploy_third_party(run_playbook, tmp_path: Path, chainlit: str):
+def deploy_third_party(run_playbook, tmp_path: Path, chainlit: str, **extra: object):
     app = tmp_path / f"thirdparty-{chainlit}"
     shutil.copytree(Path(__file__).parents[1] / "files" / "thirdparty-app", app)
     (app / "requirements.txt").write_text(f"chainlit=={chainlit}\n")
-    return run_playbook("converge.yml", {**THIRD_PARTY, "chainlit_app_src": str(app)})
+    return run_playbook("converge.yml", {**THIRD_PARTY, "chainlit_app_src": str(app), **extra})
 
 
 def third_party_release(host) -> str:
@@ -216,7 +225,9 @@ def test_an_app_on_the_first_supported_release_upgrades_keeping_every_chat(
     """2.0.603 (the 2.0 line, the first with the official data layer) deploys
     and passes verify (deploy runs it); pinned to 2.8.5, deploy dumps its
     database before the schema moves forward (migration 0002), every row
-    written before is still there and verify passes."""
+    written before (users, threads, steps, elements, feedback) is still there
+    and verify passes; pinned to 2.12.0 (built from the wheelhouse, which
+    holds 2.12.0), the same again with no migration left to apply."""
     first = deploy_third_party(run_playbook, tmp_path, "2.0.603")
     assert first.returncode == 0, first.stdout
     assert third_party_release(host) == "2.0.603"
@@ -232,6 +243,8 @@ def test_an_app_on_the_first_supported_release_upgrades_keeping_every_chat(
     )
     before = third_party_sql(host, THIRD_PARTY_ROWS)
     assert before.count("\n") >= 1, before
+    elements_before = third_party_sql(host, THIRD_PARTY_ELEMENTS)
+    assert "e-before-1" in elements_before and "f-before-1" in elements_before
     dumps_before = host.run("ls /var/backups/chainlit-deploy/thirdparty-*.dump").stdout.split()
 
     upgrade = deploy_third_party(run_playbook, tmp_path, "2.8.5")
@@ -245,7 +258,22 @@ def test_an_app_on_the_first_supported_release_upgrades_keeping_every_chat(
     ]
     after = third_party_sql(host, THIRD_PARTY_ROWS)
     assert set(before.splitlines()) <= set(after.splitlines())
+    assert third_party_sql(host, THIRD_PARTY_ELEMENTS) == elements_before
     assert "checks passed" in " ".join(upgrade.stdout.split())
+
+    wheelhouse = str(Path(os.environ["MOLECULE_PROJECT_DIRECTORY"]) / ".cache" / "wheelhouse")
+    latest = deploy_third_party(
+        run_playbook, tmp_path, "2.12.0", chainlit_app_wheelhouse=wheelhouse
+    )
+    assert latest.returncode == 0, latest.stdout
+    assert third_party_release(host) == "2.12.0"
+    assert third_party_sql(host, applied).split() == [
+        "0001_chainlit_2_0_base",
+        "0002_chainlit_2_6_thread_metadata_default",
+    ]
+    assert set(before.splitlines()) <= set(third_party_sql(host, THIRD_PARTY_ROWS).splitlines())
+    assert third_party_sql(host, THIRD_PARTY_ELEMENTS) == elements_before
+    assert "checks passed" in " ".join(latest.stdout.split())
 
     # No downgrade here: 0002 is readable by 2.0.601 on, so 2.0.603 could run
     # again; a downgrade the data no longer fits is refused in
@@ -253,7 +281,7 @@ def test_an_app_on_the_first_supported_release_upgrades_keeping_every_chat(
 
 
 def test_an_app_that_is_not_ours_passes_verify_without_an_app_switch(run_playbook):
-    """The third-party app left on 2.8.5 above: verify proves its chats persist
+    """The third-party app left on 2.12.0 above: verify proves its chats persist
     by its password login, and by a token the probe signs itself; a wrong
     password names the variables to set; troubleshoot finds nothing wrong."""
     app = {"verify_app_name": "thirdparty", "verify_expect_context": False}

@@ -182,6 +182,37 @@ def test_rollback_returns_to_the_previous_image(host, run_playbook):
     assert data(host) == before
 
 
+def test_a_deploy_after_a_switch_interrupted_before_the_rename_fails_no_request(
+    host, run_playbook, instance_name
+):
+    """A run interrupted right after nginx switched to <name>-next, before the
+    renames: the new release serves as <name>-next, the replaced one still
+    runs as <name> on the other slot. The next deploy finishes that switch:
+    removing <name>-next would fail every request (seen before as 8 failed
+    requests over 0.8 s)."""
+    before = data(host)
+    live = container(host)
+    image = live["Image"]
+    port = live["HostConfig"]["PortBindings"]["8000/tcp"][0]["HostPort"]
+    other = "8602" if port == "8601" else "8601"
+    host.run_expect([0], f"docker rename {APP} {APP}-next")
+    host.run_expect(
+        [0],
+        f"docker run -d --name {APP} --env-file /opt/chainlit/.env "
+        f"--add-host host.docker.internal:host-gateway -p 127.0.0.1:{other}:8000 {image}",
+    )
+    assert through_nginx(host)[0] == 200
+    with Prober(instance_name) as prober:
+        result = run_playbook("deploy.yml")
+    assert result.returncode == 0, result.stdout
+    assert prober.result["probes"] > 20, prober.result
+    assert prober.result["failed"] == 0, prober.result
+    assert not container(host, f"{APP}-next")
+    assert container(host)["State"]["Running"]
+    assert through_nginx(host)[0] == 200
+    assert data(host) == before
+
+
 def test_a_build_that_fails_leaves_the_old_app_serving(host, run_playbook, app_copy):
     with (app_copy / "requirements.txt").open("a") as requirements:
         requirements.write("chainlit-deploy-no-such-package==0.0.1\n")
