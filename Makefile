@@ -18,7 +18,7 @@ help:
 	@echo "make rebuild      forced no-cache rebuild, zero downtime (backup, blue/green switch, verify, auto rollback)"
 	@echo "make rollback     back to the release the last deploy or rebuild replaced"
 	@echo "make backup       pg_dump (custom format) of the app's database, with retention"
-	@echo "make restore FILE=backups/lab/chainlit-....dump   restore a dump (controller path), then verify"
+	@echo "make restore FILE=inventory/lab/.backups/lab/chainlit-....dump   restore a dump (controller path), then verify"
 	@echo "make bench        bench/rebuild_downtime on the lab: original procedure vs rebuild.yml"
 	@echo "make test         every check: lint, unit tests, every Molecule scenario on every distro"
 	@echo "make lint | unit | molecule [SCENARIOS='docker'] [DISTROS='debian12']"

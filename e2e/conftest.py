@@ -6,7 +6,8 @@ skip): a browser test that silently skips proves nothing.
 Environment:
   CHAINLIT_E2E_URL       the app's URL (default http://127.0.0.1:8502, the lab's published port)
   CHAINLIT_E2E_USER      the login (default admin)
-  CHAINLIT_E2E_PASSWORD  the password (default: read credentials/chainlit-user-admin.password)
+  CHAINLIT_E2E_PASSWORD  the password (default: inventory/lab/.credentials/
+                         chainlit-user-admin.password, which `make lab` writes)
   CHAINLIT_E2E_CHROMIUM  the browser binary (default /usr/bin/chromium, Debian's `chromium`)
 """
 
@@ -49,7 +50,7 @@ def _password() -> str:
     if password := os.environ.get("CHAINLIT_E2E_PASSWORD"):
         return password
     user = os.environ.get("CHAINLIT_E2E_USER", "admin")
-    path = ROOT / "credentials" / f"chainlit-user-{user}.password"
+    path = ROOT / "inventory" / "lab" / ".credentials" / f"chainlit-user-{user}.password"
     if not path.is_file():
         pytest.fail(
             f"no password for {user!r}: set CHAINLIT_E2E_PASSWORD or run `make lab`, "
