@@ -67,7 +67,7 @@ options:
   migrations:
     description:
       - The migrations themselves, file name (C(NNNN_description.sql)) to SQL,
-        as the controller read them: nothing is copied to the host first.
+        as the controller read them, so that nothing is copied to the host first.
       - Mutually exclusive with O(migrations_dir).
     type: dict
   chainlit_version:
