@@ -225,9 +225,10 @@ def test_the_built_collection_installed_elsewhere_deploys_from_an_operators_proj
     )
     assert deployed.returncode == 0, deployed.stdout
     assert "chainlit_deploy" in next((collections / "ansible_collections").iterdir()).name
-    # Credentials go beside the operator's inventory, not into the collection.
-    assert (project / "inventory" / "credentials" / "chainlit-auth-secret").is_file()
-    assert not list(collections.rglob("credentials"))
+    # Credentials go beside the operator's inventory (in a dot-directory, which
+    # Ansible does not read as inventory), not into the collection.
+    assert (project / "inventory" / ".credentials" / "chainlit-auth-secret").is_file()
+    assert not list(collections.rglob("*credentials"))
 
     again = ansible(
         "ansible-playbook",
