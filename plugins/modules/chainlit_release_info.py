@@ -9,6 +9,7 @@ from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.chainlit_deploy.stack.plugins.module_utils import host_ports, release
+from ansible_collections.chainlit_deploy.stack.plugins.module_utils.findings import evidence
 
 DOCUMENTATION = r"""
 ---
@@ -119,19 +120,16 @@ def main() -> None:
 
 
 def serving_ports(module: AnsibleModule, container: str) -> list[int]:
-    """Host ports the container publishes; none without Docker or the container."""
+    """Host ports the container publishes; none without Docker or the container.
+    The inspect output holds the container's environment: only ports leave here."""
     docker = module.get_bin_path("docker")
     if not docker:
         return []
-    rc, out, _ = module.run_command(
-        [docker, "inspect", "--format", "{{json .HostConfig.PortBindings}}", container]
-    )
+    rc, out, _ = module.run_command([docker, "inspect", container])
     if rc != 0:
         return []
-    bindings = json.loads(out or "null") or {}
-    return sorted(
-        {int(b["HostPort"]) for v in bindings.values() for b in v or [] if b.get("HostPort")}
-    )
+    found = (json.loads(out or "[]") or [{}])[0]
+    return sorted({int(binding["port"]) for binding in evidence.published(found)})
 
 
 if __name__ == "__main__":
