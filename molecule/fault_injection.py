@@ -63,12 +63,11 @@ def edited_image(change: str, tag: str) -> str:
 
 
 # Until the app answers on its slot port ($port), at most a minute.
-WAIT_APP = (
-    'for i in $(seq 60); do python3 -c "import urllib.request as u; '
-    "u.urlopen('http://127.0.0.1:$port/health', timeout=2)\" 2>/dev/null && break; sleep 1; done"
-    ' && python3 -c "import urllib.request as u; '
+HEALTH = (
+    'python3 -c "import urllib.request as u; '
     "u.urlopen('http://127.0.0.1:$port/health', timeout=2)\""
 )
+WAIT_APP = f"for i in $(seq 60); do {HEALTH} 2>/dev/null && break; sleep 1; done && {HEALTH}"
 # A fault of the app's container is undone by hand: SAVE_APP (first in its
 # inject) keeps the .env, the serving image and slot port; UNDO_APP puts them
 # back in a container made by hand, as the fault was, and waits until it answers.
@@ -100,7 +99,6 @@ class Fault:
     also: set[str] = field(default_factory=set)
     # Findings that must all be named (default: just `finding`).
     required: set[str] = field(default_factory=set)
-    restore: str = ""
     settle: str = ""
     troubleshoot_vars: dict[str, str] = field(default_factory=dict)
     # Whether chats stop working while the fault is in place (verify fails).
@@ -148,8 +146,6 @@ def inject_diagnose_repair(host: Any, run_playbook: Any, fault: Fault, extra: di
         if fault.undo:
             host.run_expect([0], fault.undo)
         else:
-            if fault.restore:
-                host.run_expect([0], fault.restore)
             repair_and_verify(host, run_playbook)
     return named_right
 
@@ -168,10 +164,10 @@ def repair_and_verify(host: Any, run_playbook: Any) -> None:
         assert "10 of 10 checks passed" in " ".join(verified.stdout.split())
 
 
-def heal_together(host: Any, run_playbook: Any, faults: list[Fault]) -> list[str]:
+def heal_together(host: Any, run_playbook: Any, faults: list[Fault]) -> None:
     """Every fault with an undo, injected again at once: chats break,
     troubleshoot does not crash on so many at once, one deploy heals them all
-    and verify passes. Returns the findings troubleshoot named."""
+    and verify passes."""
     batch = [fault for fault in faults if fault.undo and fault.together]
     assert batch, "no fault here is undone by hand"
     try:
@@ -184,11 +180,9 @@ def heal_together(host: Any, run_playbook: Any, faults: list[Fault]) -> list[str
         assert broken.returncode != 0, "verify passed with every fault in place"
         diagnosis = run_playbook("troubleshoot_stack.yml")
         assert diagnosis.returncode == 0, diagnosis.stdout
-        named = findings(diagnosis.stdout)
-        assert named, "troubleshoot found nothing with every fault in place"
+        assert findings(diagnosis.stdout), "troubleshoot found nothing with every fault in place"
     finally:
         repair_and_verify(host, run_playbook)
-    return sorted(named)
 
 
 def record(scenario: str, diagnosed: dict[str, bool], total: int) -> str:
