@@ -14,8 +14,6 @@ from fault_injection import (
     END_APP_SESSIONS,
     ENV,
     PSQL,
-    SAVE_APP,
-    UNDO_APP,
     Fault,
     findings,
     heal_together,
@@ -108,15 +106,13 @@ FAULTS = [
     # Inside the container localhost is the container.
     Fault(
         "database_url_loopback",
-        f"{SAVE_APP} && sed -i 's#@host.docker.internal:#@localhost:#' {ENV} && " + run_app(),
-        undo=UNDO_APP,
+        f"sed -i 's#@host.docker.internal:#@localhost:#' {ENV} && " + run_app(),
     ),
     # The container recreated by hand without --add-host host-gateway.
     Fault(
         "database_host_unresolvable",
-        f"{SAVE_APP} && {CAPTURE}docker rm -f chainlit >/dev/null && docker run -d --name chainlit "
+        f"{CAPTURE}docker rm -f chainlit >/dev/null && docker run -d --name chainlit "
         f"--env-file {ENV} -p 127.0.0.1:$port:8000 $img",
-        undo=UNDO_APP,
     ),
     # PostgreSQL listens on the loopback only (its Debian default).
     Fault(
