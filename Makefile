@@ -53,8 +53,10 @@ lint: deps
 	yamllint -s .
 	ansible-lint
 
+# Two workers (pytest-xdist): most of the time goes to the data-layer
+# contract of each supported release, one Python process each.
 unit: deps
-	pytest tests
+	pytest -n 2 tests
 
 molecule: deps images
 	scripts/molecule-matrix $(foreach s,$(SCENARIOS),$(s)) -- $(DISTROS)

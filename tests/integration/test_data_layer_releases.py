@@ -13,7 +13,9 @@ config.toml (2.0's imports uptrace, which later releases dropped).
 
 from __future__ import annotations
 
+import fcntl
 import os
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -30,10 +32,19 @@ PINNED = "2.12.0"  # the test environment's own release runs test_data_layer.py 
 
 
 def release_dir(version: str) -> Path:
+    """The release's package tree, downloaded once; pytest-xdist workers wait
+    on a lock for the one that fetches it."""
+    CACHE.mkdir(parents=True, exist_ok=True)
+    with (CACHE / f"{version}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return _fetch_release(version)
+
+
+def _fetch_release(version: str) -> Path:
     target = CACHE / version
     if (target / "chainlit" / "data" / "chainlit_data_layer.py").is_file():
         return target
-    wheels = CACHE / "wheels"
+    wheels = CACHE / "wheels" / version
     done = subprocess.run(
         [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps",
          f"chainlit=={version}", "--dest", str(wheels)],
@@ -41,7 +52,8 @@ def release_dir(version: str) -> Path:
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     wheel = next(wheels.glob(f"chainlit-{version}-*.whl"))
-    partial = target.with_suffix(".part")
+    partial = CACHE / f"{version}.part"
+    shutil.rmtree(partial, ignore_errors=True)
     with zipfile.ZipFile(wheel) as archive:
         archive.extractall(partial)
     partial.rename(target)
