@@ -63,15 +63,33 @@ def test_a_recipe_change_makes_only_that_kind_of_image_stale(built_status, tmp_p
     (copy / "scripts").mkdir(parents=True)
     shutil.copy2(ROOT / "scripts/harness", copy / "scripts/harness")
     shutil.copytree(ROOT / "harness", copy / "harness")
+    # The scenarios' flavour and distro files decide which stack images exist.
+    for scenario in (ROOT / "molecule").iterdir():
+        for name in ("flavor", "distros"):
+            if (scenario / name).is_file():
+                (copy / "molecule" / scenario.name).mkdir(parents=True, exist_ok=True)
+                shutil.copy2(scenario / name, copy / "molecule" / scenario.name / name)
     assert status(copy) == built_status
+    stacks = {name for name in built_status if name.endswith("-stack")}
+    assert stacks, "no scenario uses the stack flavour"
 
     with (copy / "harness/images/instance-setup.sh").open("a") as setup:
         setup.write("# a change to the instance recipe\n")
     changed = status(copy)
     assert {name: state for name, state in changed.items() if "instance" in name} == {
-        f"chainlit-deploy/instance:{distro}": "stale" for distro in DISTROS
+        **{f"chainlit-deploy/instance:{distro}": "stale" for distro in DISTROS},
+        # A stack image is built from its instance image.
+        **dict.fromkeys(stacks, "stale"),
     }
     assert changed["chainlit-deploy/python-base:bookworm"] == "current"
+
+    (copy / "harness/images/instance-setup.sh").write_text(
+        (ROOT / "harness/images/instance-setup.sh").read_text()
+    )
+    with (copy / "harness/images/stack-packages.txt").open("a") as packages:
+        packages.write("# a change to the stack packages\n")
+    changed = status(copy)
+    assert {name for name, state in changed.items() if state == "stale"} == stacks
 
 
 def test_python_base_archive_loads_as_the_base_image(built_status):
