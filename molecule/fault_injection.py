@@ -111,6 +111,8 @@ class Fault:
     together: bool = True
 
 
+# Printed by diagnose_stack.yml when its verify failed.
+VERIFY_FAILED = "FAULT-TEST verify failed"
 FINDINGS_LINE = re.compile(r"(?:(\d+) findings?: ([a-z_, ]+)|no problem found)")
 
 
@@ -131,11 +133,15 @@ def inject_diagnose_repair(host: Any, run_playbook: Any, fault: Fault, extra: di
         if fault.settle:
             host.run(fault.settle)
         if fault.breaks_chats:
-            # A healthy app saves and lists the probe's chat within a second
-            # or two: ten seconds is long enough to call it broken.
-            broken = run_playbook("verify_stack.yml", {"verify_timeout": 10})
-            assert broken.returncode != 0, f"{fault.finding}: verify passed with the fault in place"
-        diagnosis = run_playbook("troubleshoot_stack.yml", extra or None)
+            # Verify, then troubleshoot, in one run (diagnose_stack.yml). A
+            # healthy app saves and lists the probe's chat within a second or
+            # two: ten seconds is long enough to call it broken.
+            diagnosis = run_playbook("diagnose_stack.yml", {"verify_timeout": 10, **extra})
+            assert VERIFY_FAILED in diagnosis.stdout, (
+                f"{fault.finding}: verify passed with the fault in place\n{diagnosis.stdout}"
+            )
+        else:
+            diagnosis = run_playbook("troubleshoot_stack.yml", extra or None)
         assert diagnosis.returncode == 0, diagnosis.stdout
         named = findings(diagnosis.stdout)
         required = fault.required or {fault.finding}
@@ -176,9 +182,8 @@ def heal_together(host: Any, run_playbook: Any, faults: list[Fault]) -> None:
             assert injected.rc == 0, f"{fault.finding}: {injected.stdout}{injected.stderr}"
             if fault.settle:
                 host.run(fault.settle)
-        broken = run_playbook("verify_stack.yml", {"verify_timeout": 10})
-        assert broken.returncode != 0, "verify passed with every fault in place"
-        diagnosis = run_playbook("troubleshoot_stack.yml")
+        diagnosis = run_playbook("diagnose_stack.yml", {"verify_timeout": 10})
+        assert VERIFY_FAILED in diagnosis.stdout, "verify passed with every fault in place"
         assert diagnosis.returncode == 0, diagnosis.stdout
         assert findings(diagnosis.stdout), "troubleshoot found nothing with every fault in place"
     finally:
