@@ -30,9 +30,16 @@ def test_engine_runs_and_starts_at_boot(host):
     assert version["Version"]
 
 
+def bridge_address(host) -> str:
+    return host.check_output(
+        "ip -4 -o address show dev docker0 | sed -E 's#.* inet ([0-9.]+)/.*#\\1#'"
+    )
+
+
 def test_daemon_config_is_what_was_asked(host):
     on_disk = json.loads(host.file("/etc/docker/daemon.json").content_string)
-    assert on_disk == EXPECTED_DAEMON
+    # With live-restore the role names the bridge's address for host-gateway.
+    assert on_disk == {**EXPECTED_DAEMON, "host-gateway-ip": bridge_address(host)}
     info = json.loads(host.check_output("docker info --format '{{json .}}'"))
     assert info["LoggingDriver"] == "json-file"
     assert info["LiveRestoreEnabled"] is True
@@ -117,6 +124,30 @@ def test_unknown_option_is_refused_by_the_engine_and_engine_untouched(host, run_
     assert_refused(
         host, run_playbook, {"no-such-option": True}, "failed to validate", "no-such-option"
     )
+
+
+GATEWAY_OF = (
+    f"docker run --rm --add-host gw:host-gateway {ARCHIVE_IMAGE} "
+    "python3 -c 'import socket; print(socket.gethostbyname(\"gw\"))'"
+)
+
+
+def test_host_gateway_survives_an_engine_restart_with_running_containers(host):
+    """With live-restore, an engine restart while containers run left
+    host-gateway unknown (moby/moby#42753, #53089; seen here as <nil> for
+    host.docker.internal in every container created afterwards, so a new
+    release could not reach PostgreSQL). The role names the address in
+    daemon.json: it must survive the restart."""
+    host.run_expect([0], f"docker image inspect {ARCHIVE_IMAGE} || docker load -i {ARCHIVE}")
+    host.run_expect([0], f"docker run -d --name sleeper {ARCHIVE_IMAGE} sleep 600")
+    try:
+        host.run_expect([0], "systemctl restart docker")
+        assert host.check_output("docker inspect -f '{{.State.Running}}' sleeper") == "true"
+        gateway = host.run(GATEWAY_OF)
+        assert gateway.rc == 0, gateway.stderr
+        assert gateway.stdout.strip() == bridge_address(host)
+    finally:
+        host.run("docker rm -f sleeper")
 
 
 def test_engine_comes_back_after_instance_restart(host, restart_instance):
