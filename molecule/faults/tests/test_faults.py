@@ -14,6 +14,9 @@ from fault_injection import (
     END_APP_SESSIONS,
     ENV,
     PSQL,
+    SAVE_APP,
+    UNDO_APP,
+    WAIT_APP,
     Fault,
     findings,
     heal_together,
@@ -26,6 +29,15 @@ DB = f"{PSQL} -d chainlit"
 HBA = "$(ls /etc/postgresql/*/main/pg_hba.conf)"
 SETTINGS = "$(ls /etc/postgresql/*/main/conf.d/50-ansible.conf)"
 BRIDGE = "$(docker network inspect bridge -f '{{(index .IPAM.Config 0).Subnet}}')"
+
+# The app's password, from the .env saved by SAVE_APP (URL-encoded there), set
+# again on its role: through psql's stdin, where :'pw' quotes it.
+RESTORE_PASSWORD = (
+    'pw=$(python3 -c "import urllib.parse as u; '
+    "line = [l for l in open('/tmp/env.orig') if l.startswith('DATABASE_URL=')][0]; "
+    "print(u.unquote(u.urlsplit(line.split('=', 1)[1].strip()).password))\") && "
+    f'echo "ALTER ROLE chainlit PASSWORD :\'pw\'" | {PSQL} -v pw="$pw" >/dev/null'
+)
 
 # Faults with an undo go to heal_together in this order: the ones that need a
 # session in the app's database come before the one that closes it.
@@ -99,26 +111,34 @@ FAULTS = [
     # A password with reserved characters pasted into the URL as it is.
     Fault(
         "database_url_unencoded",
-        f"{PSQL} -c \"ALTER ROLE chainlit PASSWORD 'Pa@ss/w0rd'\" && "
+        f"{SAVE_APP} && {PSQL} -c \"ALTER ROLE chainlit PASSWORD 'Pa@ss/w0rd'\" && "
         f"sed -i 's#^\\(DATABASE_URL=postgresql://chainlit:\\)[^@]*@#\\1Pa@ss/w0rd@#' {ENV} && "
         + run_app(),
+        # The DBA sets the password back (the one in the saved .env's URL).
+        undo=f"{RESTORE_PASSWORD} && {UNDO_APP}",
     ),
     # Inside the container localhost is the container.
     Fault(
         "database_url_loopback",
-        f"sed -i 's#@host.docker.internal:#@localhost:#' {ENV} && " + run_app(),
+        f"{SAVE_APP} && sed -i 's#@host.docker.internal:#@localhost:#' {ENV} && " + run_app(),
+        undo=UNDO_APP,
     ),
     # The container recreated by hand without --add-host host-gateway.
     Fault(
         "database_host_unresolvable",
-        f"{CAPTURE}docker rm -f chainlit >/dev/null && docker run -d --name chainlit "
+        f"{SAVE_APP} && {CAPTURE}docker rm -f chainlit >/dev/null && docker run -d --name chainlit "
         f"--env-file {ENV} -p 127.0.0.1:$port:8000 $img",
+        undo=UNDO_APP,
     ),
     # PostgreSQL listens on the loopback only (its Debian default).
     Fault(
         "database_refused",
+        f"cp {SETTINGS} /tmp/settings.orig && "
         f"sed -i \"s/^listen_addresses.*/listen_addresses = 'localhost'/\" {SETTINGS} "
         "&& systemctl restart postgresql",
+        # Last of those undone by hand: the restarts end every session.
+        undo=f"cat /tmp/settings.orig > {SETTINGS} && systemctl restart postgresql && "
+        f"docker restart chainlit >/dev/null && {CAPTURE}{WAIT_APP}",
     ),
     Fault(
         "docker_engine_down",
