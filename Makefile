@@ -8,7 +8,7 @@ unexport CI
 DISTROS ?= debian12 debian13 ubuntu2404
 SCENARIOS ?= $(shell scripts/molecule-matrix --list)
 
-.PHONY: help deps engine images wheelhouse lint unit molecule e2e browser-test test lab lab-destroy verify troubleshoot rebuild rollback backup restore bench clean
+.PHONY: help deps engine images wheelhouse lint unit molecule molecule-e2e e2e browser-test test lab lab-destroy verify troubleshoot rebuild rollback backup restore bench clean
 
 help:
 	@echo "make lab          bring up the local lab VM (a systemd container on the local Docker engine)"
@@ -60,6 +60,10 @@ unit: deps
 
 molecule: deps images
 	scripts/molecule-matrix $(foreach s,$(SCENARIOS),$(s)) -- $(DISTROS)
+
+# make test: the scenarios and the browser test share the two lanes.
+molecule-e2e: deps images
+	MATRIX_E2E=1 scripts/molecule-matrix $(foreach s,$(SCENARIOS),$(s)) -- $(DISTROS)
 
 browser-test: deps
 	pytest e2e -v
