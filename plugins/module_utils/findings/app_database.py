@@ -39,10 +39,12 @@ entry(
     "nothing is saved; the log says 'Name or service not known'",
     "The app's container cannot resolve the database host of DATABASE_URL. "
     "host.docker.internal exists in a container only when it was created with "
-    "--add-host host.docker.internal:host-gateway (the role does this); another name needs "
-    "DNS the container can use.",
-    f"Release the app as the role does: run {DEPLOY}; for another host, fix its name or use "
-    "its address.",
+    "--add-host host.docker.internal:host-gateway (the role does this), and only while Docker "
+    "knows the gateway's address: an engine restarted with live-restore while containers ran "
+    "forgets it, and containers created afterwards get '<nil> host.docker.internal' in "
+    "/etc/hosts (moby/moby#42753). Another name needs DNS the container can use.",
+    f"Release the app as the role does: run {DEPLOY} (its docker role names host-gateway-ip "
+    "in daemon.json); for another host, fix its name or use its address.",
 )
 entry(
     "database_timeout",
