@@ -28,11 +28,12 @@ help:
 deps: $(VENV)/.installed
 	@scripts/harness link
 
+# The host's packages (apt) and the virtualenv (pip) download side by side.
 $(VENV)/.installed: requirements-dev.txt
-	scripts/harness host-packages
-	python3 -m venv $(VENV)
-	$(VENV)/bin/pip install -q --upgrade pip
-	$(VENV)/bin/pip install -q -r requirements-dev.txt
+	scripts/harness host-packages & packages=$$!; \
+	python3 -m venv $(VENV) && $(VENV)/bin/pip install -q --upgrade pip \
+	  && $(VENV)/bin/pip install -q -r requirements-dev.txt; pip=$$?; \
+	wait $$packages && [ $$pip = 0 ]
 	touch $@
 
 engine:
