@@ -280,10 +280,13 @@ def test_an_app_on_the_first_supported_release_upgrades_keeping_every_chat(
     # tests/integration/test_chainlit_schema_module.py.
 
 
-def test_an_app_that_is_not_ours_passes_verify_without_an_app_switch(run_playbook):
+def test_an_app_that_is_not_ours_passes_verify_without_an_app_switch(host, run_playbook):
     """The third-party app left on 2.12.0 above: verify proves its chats persist
     by its password login, and by a token the probe signs itself; a wrong
-    password names the variables to set; troubleshoot finds nothing wrong."""
+    password names the variables to set; troubleshoot finds nothing wrong.
+    (It takes `host` so that it runs right after the upgrade, in file order:
+    without it pytest ran it last, after the fault pass's deploys of the
+    reference app alone had rewritten pg_hba.conf without its database.)"""
     app = {"verify_app_name": "thirdparty", "verify_expect_context": False}
     by_password = run_playbook(
         "verify_stack.yml",
