@@ -106,7 +106,7 @@ def changed_tasks(output: str) -> set[str]:
     changed: set[str] = set()
     task = ""
     for line in output.splitlines():
-        header = re.match(r"TASK \[(?:backup : )?(.+?)\] \*+", line)
+        header = re.match(r"TASK \[(?:(?:chainlit_deploy\.stack\.)?backup : )?(.+?)\] \*+", line)
         if header:
             task = header.group(1)
         elif line.startswith("changed: "):
