@@ -44,9 +44,24 @@ images: engine
 	$(MAKE) --no-print-directory wheelhouse
 
 # The wheelhouse of the reference app for the test images' Python (3.11):
-# image builds in the lab and the tests install from it, with no index.
+# image builds in the lab and the tests install from it, with no index. Beside
+# it, one for each older Chainlit release molecule/default deploys its
+# third-party app on (THIRDPARTY_RELEASES; .cache/wheelhouse-<release>); the
+# three resolve and download side by side.
+THIRDPARTY_RELEASES := 2.0.603 2.8.5
 wheelhouse: deps
-	ansible-playbook -i inventory/lab playbooks/wheelhouse.yml
+	pids=""; \
+	ansible-playbook -i inventory/lab playbooks/wheelhouse.yml >.cache/wheelhouse.log 2>&1 & pids="$$pids $$!"; \
+	for release in $(THIRDPARTY_RELEASES); do \
+	  app=.cache/thirdparty-$$release; rm -rf $$app; mkdir -p $$app; \
+	  cp molecule/default/files/thirdparty-app/app.py $$app/; \
+	  echo "chainlit==$$release" >$$app/requirements.txt; \
+	  ansible-playbook -i inventory/lab playbooks/wheelhouse.yml -e chainlit_app_src=$(CURDIR)/$$app \
+	    -e chainlit_app_wheelhouse=$(CURDIR)/.cache/wheelhouse-$$release >.cache/wheelhouse-$$release.log 2>&1 & \
+	  pids="$$pids $$!"; \
+	done; \
+	status=0; for pid in $$pids; do wait $$pid || status=1; done; \
+	tail -n 3 .cache/wheelhouse*.log; exit $$status
 
 lint: deps
 	ruff check .

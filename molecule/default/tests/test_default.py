@@ -154,15 +154,15 @@ def test_troubleshoot_finds_nothing_on_the_healthy_stack(run_playbook):
 
 # An app that is not ours, deployed by playbooks/deploy.yml beside the
 # reference app, on a database of its own: its own password callback, fixed
-# replies that repeat nothing, no Dockerfile, built from the package index
-# (the wheelhouse holds only the reference app's release).
+# replies that repeat nothing, no Dockerfile. Each release builds from a
+# wheelhouse `make wheelhouse` resolved from the same requirements (2.12.0:
+# the reference app's); molecule/chainlit_app builds cold from the index.
 THIRD_PARTY_PASSWORD = f"demo-{uuid.uuid4().hex[:12]}"
 THIRD_PARTY = {
     "chainlit_app_name": "thirdparty",
     "chainlit_app_dir": "/opt/thirdparty",
     "chainlit_app_port": 8504,
     "chainlit_app_slot_ports": [8621, 8622],
-    "chainlit_app_wheelhouse": "",
     "chainlit_app_image_archive_dir": "",
     "chainlit_app_db_name": "thirdparty",
     "chainlit_app_env": {"DEMO_PASSWORD": THIRD_PARTY_PASSWORD},
@@ -201,11 +201,24 @@ THIRD_PARTY_ELEMENTS = (
 )
 
 
-def deploy_third_party(run_playbook, tmp_path: Path, chainlit: str, **extra: object):
+CACHE = Path(os.environ["MOLECULE_PROJECT_DIRECTORY"]) / ".cache"
+WHEELHOUSES = {
+    "2.0.603": CACHE / "wheelhouse-2.0.603",
+    "2.8.5": CACHE / "wheelhouse-2.8.5",
+    "2.12.0": CACHE / "wheelhouse",
+}
+
+
+def deploy_third_party(run_playbook, tmp_path: Path, chainlit: str):
     app = tmp_path / f"thirdparty-{chainlit}"
     shutil.copytree(Path(__file__).parents[1] / "files" / "thirdparty-app", app)
     (app / "requirements.txt").write_text(f"chainlit=={chainlit}\n")
-    return run_playbook("converge.yml", {**THIRD_PARTY, "chainlit_app_src": str(app), **extra})
+    wheelhouse = WHEELHOUSES[chainlit]
+    assert wheelhouse.is_dir(), f"{wheelhouse} is missing: run make wheelhouse"
+    return run_playbook(
+        "converge.yml",
+        {**THIRD_PARTY, "chainlit_app_src": str(app), "chainlit_app_wheelhouse": str(wheelhouse)},
+    )
 
 
 def third_party_release(host) -> str:
@@ -226,8 +239,8 @@ def test_an_app_on_the_first_supported_release_upgrades_keeping_every_chat(
     and passes verify (deploy runs it); pinned to 2.8.5, deploy dumps its
     database before the schema moves forward (migration 0002), every row
     written before (users, threads, steps, elements, feedback) is still there
-    and verify passes; pinned to 2.12.0 (built from the wheelhouse, which
-    holds 2.12.0), the same again with no migration left to apply."""
+    and verify passes; pinned to 2.12.0, the same again with no migration
+    left to apply."""
     first = deploy_third_party(run_playbook, tmp_path, "2.0.603")
     assert first.returncode == 0, first.stdout
     assert third_party_release(host) == "2.0.603"
@@ -261,10 +274,7 @@ def test_an_app_on_the_first_supported_release_upgrades_keeping_every_chat(
     assert third_party_sql(host, THIRD_PARTY_ELEMENTS) == elements_before
     assert "checks passed" in " ".join(upgrade.stdout.split())
 
-    wheelhouse = str(Path(os.environ["MOLECULE_PROJECT_DIRECTORY"]) / ".cache" / "wheelhouse")
-    latest = deploy_third_party(
-        run_playbook, tmp_path, "2.12.0", chainlit_app_wheelhouse=wheelhouse
-    )
+    latest = deploy_third_party(run_playbook, tmp_path, "2.12.0")
     assert latest.returncode == 0, latest.stdout
     assert third_party_release(host) == "2.12.0"
     assert third_party_sql(host, applied).split() == [
