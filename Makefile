@@ -8,7 +8,7 @@ unexport CI
 DISTROS ?= debian12 debian13 ubuntu2404
 SCENARIOS ?= $(shell scripts/molecule-matrix --list)
 
-.PHONY: help deps engine images wheelhouse lint unit molecule molecule-e2e e2e browser-test test lab lab-destroy verify troubleshoot rebuild rollback backup restore bench clean
+.PHONY: help deps engine images wheelhouse thirdparty-wheelhouses lint unit molecule molecule-e2e e2e browser-test test lab lab-destroy verify troubleshoot rebuild rollback backup restore bench clean
 
 help:
 	@echo "make lab          bring up the local lab VM (a systemd container on the local Docker engine)"
@@ -44,24 +44,25 @@ images: engine
 	$(MAKE) --no-print-directory wheelhouse
 
 # The wheelhouse of the reference app for the test images' Python (3.11):
-# image builds in the lab and the tests install from it, with no index. Beside
-# it, one for each older Chainlit release molecule/default deploys its
-# third-party app on (THIRDPARTY_RELEASES; .cache/wheelhouse-<release>); the
-# three resolve and download side by side.
-THIRDPARTY_RELEASES := 2.0.603 2.8.5
+# image builds in the lab and the tests install from it, with no index.
 wheelhouse: deps
-	pids=""; \
-	ansible-playbook -i inventory/lab playbooks/wheelhouse.yml >.cache/wheelhouse.log 2>&1 & pids="$$pids $$!"; \
-	for release in $(THIRDPARTY_RELEASES); do \
-	  app=.cache/thirdparty-$$release; rm -rf $$app; mkdir -p $$app; \
-	  cp molecule/default/files/thirdparty-app/app.py $$app/; \
-	  echo "chainlit==$$release" >$$app/requirements.txt; \
-	  ansible-playbook -i inventory/lab playbooks/wheelhouse.yml -e chainlit_app_src=$(CURDIR)/$$app \
-	    -e chainlit_app_wheelhouse=$(CURDIR)/.cache/wheelhouse-$$release >.cache/wheelhouse-$$release.log 2>&1 & \
-	  pids="$$pids $$!"; \
-	done; \
-	status=0; for pid in $$pids; do wait $$pid || status=1; done; \
-	tail -n 3 .cache/wheelhouse*.log; exit $$status
+	ansible-playbook -i inventory/lab playbooks/wheelhouse.yml
+
+# One wheelhouse for each older Chainlit release molecule/default deploys its
+# third-party app on, made from the same requirements the test writes
+# (.cache/wheelhouse-<release>); made once, then kept. make test makes them
+# beside lint and the unit tests, off the path of the images.
+THIRDPARTY_RELEASES := 2.0.603 2.8.5
+THIRDPARTY_WHEELHOUSES := $(foreach r,$(THIRDPARTY_RELEASES),.cache/wheelhouse-$(r)/.wheelhouse.json)
+thirdparty-wheelhouses: $(THIRDPARTY_WHEELHOUSES)
+
+.cache/wheelhouse-%/.wheelhouse.json: | deps
+	rm -rf .cache/thirdparty-$* && mkdir -p .cache/thirdparty-$*
+	cp molecule/default/files/thirdparty-app/app.py .cache/thirdparty-$*/
+	echo "chainlit==$*" >.cache/thirdparty-$*/requirements.txt
+	ansible-playbook -i inventory/lab playbooks/wheelhouse.yml \
+	  -e chainlit_app_src=$(CURDIR)/.cache/thirdparty-$* -e chainlit_app_wheelhouse=$(CURDIR)/.cache/wheelhouse-$* \
+	  >.cache/wheelhouse-$*.log 2>&1 || { tail -n 30 .cache/wheelhouse-$*.log; exit 1; }
 
 lint: deps
 	ruff check .
@@ -74,11 +75,11 @@ lint: deps
 unit: deps
 	pytest -n 2 tests
 
-molecule: deps images
+molecule: deps images thirdparty-wheelhouses
 	scripts/molecule-matrix $(foreach s,$(SCENARIOS),$(s)) -- $(DISTROS)
 
 # make test: the scenarios and the browser test share the two lanes.
-molecule-e2e: deps images
+molecule-e2e: deps images thirdparty-wheelhouses
 	MATRIX_E2E=1 scripts/molecule-matrix $(foreach s,$(SCENARIOS),$(s)) -- $(DISTROS)
 
 browser-test: deps
