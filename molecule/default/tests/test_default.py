@@ -155,7 +155,7 @@ def test_troubleshoot_finds_nothing_on_the_healthy_stack(run_playbook):
 # An app that is not ours, deployed by playbooks/deploy.yml beside the
 # reference app, on a database of its own: its own password callback, fixed
 # replies that repeat nothing, no Dockerfile. Each release builds from a
-# wheelhouse `make wheelhouse` resolved from the same requirements (2.12.0:
+# wheelhouse `make thirdparty-wheelhouses` resolved from the same requirements (2.12.0:
 # the reference app's); molecule/chainlit_app builds cold from the index.
 THIRD_PARTY_PASSWORD = f"demo-{uuid.uuid4().hex[:12]}"
 THIRD_PARTY = {
@@ -214,7 +214,7 @@ def deploy_third_party(run_playbook, tmp_path: Path, chainlit: str):
     shutil.copytree(Path(__file__).parents[1] / "files" / "thirdparty-app", app)
     (app / "requirements.txt").write_text(f"chainlit=={chainlit}\n")
     wheelhouse = WHEELHOUSES[chainlit]
-    assert wheelhouse.is_dir(), f"{wheelhouse} is missing: run make wheelhouse"
+    assert wheelhouse.is_dir(), f"{wheelhouse} is missing: run make thirdparty-wheelhouses"
     return run_playbook(
         "converge.yml",
         {**THIRD_PARTY, "chainlit_app_src": str(app), "chainlit_app_wheelhouse": str(wheelhouse)},
