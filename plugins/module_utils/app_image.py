@@ -27,9 +27,10 @@ GENERIC_DOCKERFILE = """\
 ARG BASE_IMAGE=python:3.12-slim
 
 FROM ${{BASE_IMAGE}} AS build
-# Labelled like the final image, so that the role prunes this stage once unused.
+# Labelled like the final image, and as the build stage: the role keeps the
+# last one as the app's build cache and prunes the others.
 ARG CHAINLIT_DEPLOY_APP=
-LABEL io.chainlit-deploy.app=${{CHAINLIT_DEPLOY_APP}}
+LABEL io.chainlit-deploy.app=${{CHAINLIT_DEPLOY_APP}} io.chainlit-deploy.stage=build
 ARG PIP_INDEX_URL=
 # certs/ (a CA bundle for pip) and wheels/ (a wheelhouse) are optional.
 COPY requirements.txt certs* wheels* /tmp/build/

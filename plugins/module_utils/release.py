@@ -21,6 +21,9 @@ CONTAINER_PORT = 8000
 # Labels on the app's containers and images.
 APP_LABEL = "io.chainlit-deploy.app"
 RELEASE_LABEL = "io.chainlit-deploy.release"
+# On the build stage of the generic and the reference Dockerfile: the image
+# kept as the app's build cache is found by it.
+STAGE_LABEL = "io.chainlit-deploy.stage"
 # Response header nginx adds: which slot answered.
 UPSTREAM_HEADER = "X-Chainlit-Upstream"
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,62}$")
@@ -61,6 +64,8 @@ class Release:
             },
             "image_repository": f"{self.name}-app",
             "previous_image": f"{self.name}-app:previous",
+            # The last build stage (its installed packages), one per app.
+            "build_cache_image": f"{self.name}-app-build:cache",
             "app_dir": self.app_dir,
             "env_file": f"{self.app_dir}/.env",
             "schema_dir": f"{self.app_dir}/schema",
@@ -74,7 +79,7 @@ class Release:
             "app_url": f"http://{host}:{int(self.port)}{self.root}",
             "health_url_in_container": f"http://127.0.0.1:{CONTAINER_PORT}{self.root}/health",
             "manifest": manifest_path(self.name),
-            "labels": {"app": APP_LABEL, "release": RELEASE_LABEL},
+            "labels": {"app": APP_LABEL, "release": RELEASE_LABEL, "stage": STAGE_LABEL},
             "upstream_header": UPSTREAM_HEADER,
             **({"facts": dict(self.facts)} if self.facts else {}),
         }

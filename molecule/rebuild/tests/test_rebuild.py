@@ -289,17 +289,27 @@ def test_a_release_that_fails_verify_is_rolled_back_automatically(host, run_play
         )
     before = data(host)
     image_before = container(host)["Image"]
+    cache_before = build_cache(host)
     result = run_playbook(
         "rebuild.yml", {"chainlit_app_src": str(app_copy), "chainlit_app_rebuild": False}
     )
     assert result.returncode != 0
     assert "was rolled back to the previous image, which passes verify" in result.stdout
+    # Only the app's code changed: the new image (asserted below) was built on
+    # the cached build stage (pip did not run), so the cache is the same image.
+    assert cache_before and build_cache(host) == cache_before
     assert container(host)["Image"] == image_before
     assert container(host)["State"]["Health"]["Status"] == "healthy"
     # The refused release is kept, stopped, for inspection.
     assert container(host, f"{APP}-previous")["Image"] != image_before
     assert data(host) == before
     assert run_playbook("verify.yml").returncode == 0
+
+
+def build_cache(host) -> str:
+    """ID of the app's build cache (the last build stage), "" when none."""
+    found = host.run(f"docker image inspect --format '{{{{.Id}}}}' {APP}-app-build:cache")
+    return found.stdout.strip() if found.rc == 0 else ""
 
 
 def app_images(host) -> list[str]:
@@ -313,7 +323,7 @@ def test_five_rebuilds_later_the_host_keeps_only_the_serving_and_previous_images
     """Four rebuilds above (one without the index, one refused build, one
     never healthy, one rolled back) and one more that succeeds. The README
     promises what stays: the serving and previous images, the base image,
-    nothing untagged, no build directory. (Before the release pruned every
+    one build cache, nothing untagged, no build directory. (Before the release pruned every
     unused image of the app, the images of the never-healthy and rolled-back
     releases were still tagged after it: four tags.)"""
     result = run_playbook("rebuild.yml")
@@ -324,6 +334,9 @@ def test_five_rebuilds_later_the_host_keeps_only_the_serving_and_previous_images
     assert len(ids) == 2, app_images(host)
     assert container(host)["Config"]["Image"] != ""
     assert host.check_output("docker images --filter dangling=true --quiet") == ""
+    # One build cache: the last build stage, under one tag.
+    cache = host.check_output(f"docker images {APP}-app-build --format '{{{{.Tag}}}}'").split()
+    assert cache == ["cache"], cache
     assert host.check_output("docker ps --all --format '{{.Names}}' | sort").split() == [
         APP,
         f"{APP}-previous",
