@@ -52,7 +52,7 @@ RETURN = r"""
 _raw:
   description: >-
     One dict: C(files) (list of {path, src, mode}), C(hash) of the files,
-    C(requirements) (text of requirements.txt), C(adds_asyncpg),
+    C(dir) (the directory, absolute), C(requirements) (text of requirements.txt), C(adds_asyncpg),
     C(adds_requirements) (list of {requirement, why}: what the pinned release
     imports but a fresh install lacks), C(chainlit_version) and
     C(chainlit_version_error), C(has_dockerfile), C(dockerfile) (the generic

@@ -83,7 +83,7 @@ def app_files(directory: Path) -> dict[str, Any]:
         files.append(
             {"path": rel.as_posix(), "src": str(path), "mode": oct(path.stat().st_mode & 0o777)}
         )
-    return {"files": files, "hash": digest.hexdigest()[:16]}
+    return {"files": files, "hash": digest.hexdigest()[:16], "dir": str(directory)}
 
 
 def image_source(
