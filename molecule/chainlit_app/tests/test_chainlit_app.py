@@ -4,11 +4,13 @@ the app: the way an operator would check that chats can be saved."""
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
 
 APP = "chainlit"
+PROJECT = Path(__file__).resolve().parents[3]
 ENV_FILE = "/opt/chainlit/.env"
 USER, PASSWORD = "alice", "correct horse battery staple"
 TABLES = {"User", "Thread", "Step", "Element", "Feedback"}
@@ -151,6 +153,30 @@ def test_rerun_and_check_mode_change_nothing_and_do_not_rebuild(host, run_playbo
     check = run_playbook("converge.yml", None, "--check", "--diff")
     assert check.returncode == 0, check.stdout
     assert changed_count(check) == 0
+
+
+def test_check_mode_after_a_code_change_reports_the_build_and_changes_nothing(
+    host, run_playbook, changed_count, tmp_path
+):
+    """What an operator runs first after changing the app (the README says
+    so): it failed before, in the build's tasks (no wheelhouse archive, no
+    build context in check mode). With the wheelhouse, as the lab builds."""
+    app = tmp_path / "app"
+    shutil.copytree(PROJECT / "app", app, ignore=shutil.ignore_patterns(".files", "__pycache__"))
+    with (app / "app.py").open("a") as app_py:
+        app_py.write("\n# changed by the check-mode test\n")
+    before = host_snapshot(host)
+    images = host.check_output("docker images --all --quiet --no-trunc | sort")
+    extra = {
+        "chainlit_app_src": str(app),
+        "chainlit_app_wheelhouse": str(PROJECT / ".cache/wheelhouse"),
+    }
+    check = run_playbook("converge.yml", extra, "--check", "--diff")
+    assert check.returncode == 0, check.stdout
+    assert "Check mode: a real run builds chainlit-app:" in check.stdout
+    assert changed_count(check) > 0
+    assert host_snapshot(host) == before
+    assert host.check_output("docker images --all --quiet --no-trunc | sort") == images
 
 
 def test_an_env_change_releases_the_same_image_and_keeps_its_tag(host, run_playbook, changed_count):
