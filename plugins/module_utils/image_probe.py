@@ -4,9 +4,11 @@ sends its source).
 
 Prints one JSON object: whether asyncpg imports, the Chainlit version, the
 auth callbacks the app's code declares, and whether its config.toml still has
-an obsolete [persistence] section. (The database, as the app reaches it, is
-the module chainlit_app_db_check's.)
-Usage: python -c "$(cat probe.py)" APP_DIR
+an obsolete [persistence] section; given distribution names (a second
+argument, comma-separated), also which of them the image does not have
+installed. (The database, as the app reaches it, is the module
+chainlit_app_db_check's.)
+Usage: python -c "$(cat probe.py)" APP_DIR [DIST,DIST...]
 """
 
 import importlib.metadata
@@ -39,7 +41,18 @@ def app_callbacks(app_dir: Path) -> tuple[list[str], int]:
     return sorted(found), scanned
 
 
-def probe(app_dir: Path) -> dict:
+def missing(distributions: list[str]) -> list[str]:
+    """The distributions that are not installed, in the order given."""
+    out = []
+    for name in distributions:
+        try:
+            importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            out.append(name)
+    return out
+
+
+def probe(app_dir: Path, distributions: list[str] | None = None) -> dict:
     result: dict = {"app_dir": str(app_dir)}
     try:
         import asyncpg  # noqa: F401
@@ -57,9 +70,12 @@ def probe(app_dir: Path) -> dict:
     result["persistence_section"] = config.is_file() and bool(
         PERSISTENCE.search(config.read_text(errors="replace"))
     )
+    if distributions:
+        result["missing_distributions"] = missing(distributions)
     return result
 
 
 if __name__ == "__main__":
-    args = [arg for arg in sys.argv[1:] if arg]
-    print(json.dumps(probe(Path(args[0] if args else "."))))
+    args = sys.argv[1:]
+    wanted = [name for name in (args[1] if len(args) > 1 else "").split(",") if name]
+    print(json.dumps(probe(Path(args[0] if args and args[0] else "."), wanted)))

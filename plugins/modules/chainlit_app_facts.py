@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import inspect
 import json
-import subprocess
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -13,6 +12,12 @@ from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.chainlit_deploy.stack.plugins.module_utils import image_probe
+from ansible_collections.chainlit_deploy.stack.plugins.module_utils.docker_cli import (
+    engine_error,
+    inspect_one,
+    python_probe,
+    run,
+)
 from ansible_collections.chainlit_deploy.stack.plugins.module_utils.findings.evidence import (
     direct_url,
     image_label,
@@ -99,31 +104,6 @@ NGINX = "/usr/sbin/nginx"
 PG_LSCLUSTERS = "/usr/bin/pg_lsclusters"
 
 
-def run(argv: list[str], timeout: float, stdin: str | None = None) -> tuple[int, str, str]:
-    try:
-        done = subprocess.run(
-            argv, input=stdin, capture_output=True, text=True, timeout=timeout, check=False
-        )
-    except FileNotFoundError as exc:
-        return 127, "", str(exc)
-    except subprocess.TimeoutExpired:
-        return 124, "", f"{argv[0]} did not answer within {timeout:.0f}s"
-    return done.returncode, done.stdout, done.stderr
-
-
-def last_line(text: str) -> str:
-    lines = [line for line in (text or "").strip().splitlines() if line.strip()]
-    return lines[-1] if lines else ""
-
-
-def inspect_one(kind: list[str], name: str, timeout: float) -> dict[str, Any] | None:
-    rc, out, _ = run(["docker", *kind, "inspect", name], timeout)
-    if rc != 0:
-        return None
-    found = json.loads(out or "[]")
-    return found[0] if found else None
-
-
 def http_get(url: str, timeout: float) -> dict[str, Any]:
     """GET without any proxy: status (-1 when nothing answers), msg, the upstream
     nginx names, and the body when it is JSON."""
@@ -155,24 +135,7 @@ def image_probe_result(
 ) -> tuple[dict[str, Any] | None, str]:
     """The image probe, in the running container, else in a throw-away one
     without network; and why it could not run."""
-    source = inspect.getsource(image_probe)
-    state = (container or {}).get("State") or {}
-    attempts = []
-    if state.get("Running") and not state.get("Restarting"):
-        attempts.append(["docker", "exec", "-i", name, "python", "-", app_dir])
-    if container:
-        attempts.append(
-            ["docker", "run", "--rm", "-i", "--network", "none", "--entrypoint", "python",
-             container["Image"], "-", app_dir]
-        )  # fmt: skip
-    error = ""
-    for argv in attempts:
-        rc, out, err = run(argv, timeout * 6, stdin=source)
-        lines = [line for line in out.splitlines() if line.startswith("{")]
-        if rc == 0 and lines:
-            return json.loads(lines[-1]), ""
-        error = last_line(err) or f"exit {rc}"
-    return None, error
+    return python_probe(container, name, inspect.getsource(image_probe), [app_dir], timeout * 6)
 
 
 def gather(params: dict[str, Any]) -> dict[str, Any]:
@@ -201,10 +164,8 @@ def gather(params: dict[str, Any]) -> dict[str, Any]:
     except OSError as exc:
         facts["env_text"], facts["env_error"] = None, f"{type(exc).__name__}: {exc}"
 
-    rc, _, err = run(["docker", "version", "--format", "{{.Server.Version}}"], timeout * 2)
-    if rc != 0:
-        facts["engine_error"] = last_line(err) or "docker is not installed"
-    else:
+    facts["engine_error"] = engine_error(timeout * 2)
+    if not facts["engine_error"]:
         container = inspect_one([], name, timeout)
         facts["container"] = container
         facts["next_container"] = inspect_one([], params["next_name"], timeout)
