@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from ansible_collections.chainlit_deploy.stack.plugins.module_utils.database_url import mask
+from ansible_collections.chainlit_deploy.stack.plugins.module_utils.findings import compose
 from ansible_collections.chainlit_deploy.stack.plugins.module_utils.findings.catalogue import (
     report,
 )
@@ -32,4 +33,6 @@ class FilterModule:
             "troubleshoot_image_label": image_label,
             "troubleshoot_findings": findings,
             "troubleshoot_report": report,
+            "troubleshoot_compose_findings": compose.findings,
+            "troubleshoot_compose_notes": compose.notes,
         }

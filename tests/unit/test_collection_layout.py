@@ -13,6 +13,7 @@ import yaml
 from ansible_collections.chainlit_deploy.stack.plugins.module_utils.findings import (
     catalogue,
     classify,
+    compose,
 )
 from conftest import ROOT
 
@@ -64,6 +65,7 @@ def test_roles_never_reach_outside_themselves():
 def test_the_readme_catalogue_is_the_code_catalogue():
     readme = (ROOT / "README.md").read_text()
     assert catalogue.markdown_table(classify.CONCERNS) in readme
+    assert catalogue.markdown_table((compose.CONCERN,)) in readme
     assert len(catalogue.ENTRIES) >= 30
 
 

@@ -1,0 +1,205 @@
+"""The compose stack of the original analysis (converge.yml): troubleshoot
+names each of its faults with a fix for compose users; following the fixes
+as printed makes chats persist (a real chat through the app's port, read
+back); faults the analysis does not list are named too, each while a chat
+really fails, and chats work again once it is repaired.
+
+The tests run in file order and build on each other, as a user's session
+does: the first finds the stack broken, the second repairs it step by step.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from fault_injection import findings
+
+DIR = "/srv/chatrebrasil"
+COMPOSE = f"cd {DIR} && docker compose"
+SCHEMA = Path(__file__).parents[3] / "roles" / "chainlit_app" / "files" / "schema"
+ANALYSIS_FAULTS = {
+    "compose_wrong_database_variable",
+    "compose_asyncpg_missing",
+    "compose_tables_missing",
+    "compose_persistence_section",
+}
+
+
+def troubleshoot(run_playbook, **extra: str):
+    result = run_playbook(
+        "troubleshoot.yml",
+        {"troubleshoot_hosts": "all", "troubleshoot_compose_dir": DIR, **extra},
+    )
+    assert result.returncode == 0, result.stdout
+    return result
+
+
+WAIT_APP = (
+    "python3 - <<'PY'\n"
+    "import time, urllib.request\n"
+    "for _ in range(90):\n"
+    "    try:\n"
+    "        urllib.request.urlopen('http://127.0.0.1:8502/', timeout=2)\n"
+    "        break\n"
+    "    except Exception:\n"
+    "        time.sleep(1)\n"
+    "else:\n"
+    "    raise SystemExit('the app does not answer on 127.0.0.1:8502')\n"
+    "PY"
+)
+
+
+def chat(run_playbook):
+    return run_playbook("chat.yml")
+
+
+def wait_app(host) -> None:
+    """The app answers on its published port (it takes seconds to start)."""
+    host.run_expect([0], WAIT_APP)
+
+
+def compose(host, args: str) -> str:
+    return host.check_output(f"{COMPOSE} {args} 2>&1")
+
+
+def fix_of(output: str, finding: str) -> str:
+    """The FIX line troubleshoot printed for a finding."""
+    lines = output.splitlines()
+    for n, line in enumerate(lines):
+        if f"[{finding}] FINDING" in line:
+            for later in lines[n + 1 : n + 4]:
+                if "FIX:" in later:
+                    return later.split("FIX:", 1)[1].strip().rstrip('",')
+    raise AssertionError(f"no fix printed for {finding}:\n{output}")
+
+
+def test_the_stack_of_the_analysis_saves_no_chat_and_each_fault_is_named(host, run_playbook):
+    wait_app(host)
+    broken = chat(run_playbook)
+    assert broken.returncode != 0, "a chat persisted on the analysis' broken stack"
+    result = troubleshoot(run_playbook)
+    assert findings(result.stdout) == ANALYSIS_FAULTS, result.stdout
+    text = host.file(f"{DIR}/docker-compose.yml").content_string.splitlines()
+    line = next(n for n, t in enumerate(text, 1) if "CHAINLIT_DATABASE_URL" in t)
+    where = f"{DIR}/docker-compose.yml:{line}"
+    assert where in fix_of(result.stdout, "compose_wrong_database_variable")
+    assert "requirements.txt" in fix_of(result.stdout, "compose_asyncpg_missing")
+    assert "User, Thread, Step, Element, Feedback" in result.stdout
+    # Nothing it reads is printed: not the password in the URL, not the secret.
+    assert "chainlit:chainlit@" not in result.stdout
+    assert "compose-test-secret" not in result.stdout
+
+
+def test_the_fixes_as_printed_make_chats_persist(host, run_playbook):
+    # 1. The variable: renamed in the line named, then `docker compose up -d`.
+    rename = "s/CHAINLIT_DATABASE_URL=/DATABASE_URL=/"
+    host.run_expect([0], f"sed -i '{rename}' {DIR}/docker-compose.yml")
+    compose(host, "up -d app-agent")
+    after = findings(troubleshoot(run_playbook).stdout)
+    assert "compose_wrong_database_variable" not in after
+    assert {"compose_asyncpg_missing", "compose_tables_missing"} <= after
+
+    # 2. asyncpg added to requirements.txt, but the image not rebuilt (the
+    # analysis' cached-rebuild trap): the running image is named stale.
+    host.run_expect([0], f"echo 'asyncpg>=0.29.0' >> {DIR}/app-agent/requirements.txt")
+    compose(host, "up -d app-agent")
+    stale = troubleshoot(run_playbook).stdout
+    assert "compose_image_stale" in findings(stale), stale
+    assert "compose_asyncpg_missing" not in findings(stale)
+    rebuild = fix_of(stale, "compose_image_stale").strip("`. ")
+    assert rebuild.startswith("docker compose build --no-cache app-agent"), rebuild
+    host.run_expect([0], f"cd {DIR} && {rebuild}")
+    assert findings(troubleshoot(run_playbook).stdout) == {
+        "compose_tables_missing",
+        "compose_persistence_section",
+    }
+
+    # 3. The tables, created with the files the fix names, in order.
+    tables = troubleshoot(run_playbook).stdout
+    assert str(SCHEMA) in fix_of(tables, "compose_tables_missing")
+    for sql in sorted(SCHEMA.glob("*.sql")):
+        host.run_expect(
+            [0],
+            f"{COMPOSE} exec -T db-persist psql -U chainlit -d chainlit -v ON_ERROR_STOP=1 "
+            f"<<'SQL'\n{sql.read_text()}\nSQL",
+        )
+
+    # 4. The obsolete [persistence] section, removed (it changed nothing).
+    host.run_expect([0], f"sed -i '/^\\[persistence\\]/,$d' {DIR}/app-agent/.chainlit/config.toml")
+    compose(host, "build app-agent")
+    compose(host, "up -d app-agent")
+    wait_app(host)
+    healthy = troubleshoot(run_playbook).stdout
+    assert findings(healthy) == set(), healthy
+    repaired = chat(run_playbook)
+    assert repaired.returncode == 0, repaired.stdout
+    threads = host.check_output(
+        f"{COMPOSE} exec -T db-persist psql -U chainlit -d chainlit -XtAc "
+        '\'SELECT count(*) FROM "Thread" t JOIN "User" u ON u.id = t."userId" '
+        "WHERE u.identifier = '\"'\"'alice'\"'\"''"
+    )
+    assert int(threads) >= 1
+
+
+def test_the_app_container_given_by_name_is_diagnosed_as_its_project(host, run_playbook):
+    name = compose(host, "ps -q app-agent").strip()
+    container = host.check_output(f"docker inspect -f '{{{{.Name}}}}' {name}").lstrip("/")
+    result = run_playbook(
+        "troubleshoot.yml", {"troubleshoot_hosts": "all", "troubleshoot_container": container}
+    )
+    assert result.returncode == 0, result.stdout
+    assert findings(result.stdout) == set(), result.stdout
+    assert "chatrebrasil (compose" in result.stdout
+
+
+def fault_pass(host, run_playbook, inject: str, finding: str, repair: str) -> None:
+    """Inject, see a chat fail and troubleshoot name the fault, repair, chat."""
+    host.run_expect([0], inject)
+    wait_app(host)
+    try:
+        broken = chat(run_playbook)
+        assert broken.returncode != 0, f"a chat persisted with the fault in place: {inject}"
+        named = findings(troubleshoot(run_playbook).stdout)
+        assert finding in named, named
+    finally:
+        host.run_expect([0], repair)
+    wait_app(host)
+    repaired = chat(run_playbook)
+    assert repaired.returncode == 0, repaired.stdout
+
+
+def test_the_database_stopped_is_named(host, run_playbook):
+    fault_pass(
+        host,
+        run_playbook,
+        f"{COMPOSE} stop db-persist",
+        "compose_database_down",
+        f"{COMPOSE} up -d db-persist",
+    )
+
+
+def url_edit(old: str, new: str) -> str:
+    return (
+        f"sed -i 's#{re.escape(old)}#{new}#' {DIR}/docker-compose.yml && {COMPOSE} up -d app-agent"
+    )
+
+
+def test_a_password_the_database_does_not_have_is_named(host, run_playbook):
+    fault_pass(
+        host,
+        run_playbook,
+        url_edit("chainlit:chainlit@", "chainlit:changed-in-compose@"),
+        "compose_database_login_failed",
+        url_edit("chainlit:changed-in-compose@", "chainlit:chainlit@"),
+    )
+
+
+def test_localhost_as_the_database_host_is_named(host, run_playbook):
+    fault_pass(
+        host,
+        run_playbook,
+        url_edit("@db-persist:5432", "@localhost:5432"),
+        "compose_database_unreachable",
+        url_edit("@localhost:5432", "@db-persist:5432"),
+    )
