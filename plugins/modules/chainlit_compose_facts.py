@@ -34,7 +34,8 @@ description:
     name), and reads what troubleshoot needs to name the faults of a Chainlit deployment
     it did not make. The compose file (its lines naming the database variable), the
     compose configuration as C(docker compose config) resolves it, each service's
-    container and image, and the app's C(requirements.txt) in its build context.
+    container and image (the database's mounts among them), and the app's
+    C(requirements.txt) in its build context.
   - In the app's image (with its own Python), whether asyncpg imports, Chainlit's
     version, the auth callbacks, an obsolete C([persistence]) section, and which
     requirements are not installed.
@@ -207,10 +208,12 @@ def pick_db(services: dict[str, dict[str, Any]], wanted: str, url_host: str) -> 
 
 
 def requirement_names(text: str) -> list[str]:
+    """The distributions a requirements file names (options, URLs, paths and
+    includes left out: they name no distribution to look for)."""
     names = []
     for line in text.splitlines():
         line = line.split("#", 1)[0].strip()
-        if not line or line.startswith("-"):
+        if not line or line.startswith(("-", ".", "/")) or "://" in line.split(";")[0]:
             continue
         match = re.match(r"[A-Za-z0-9][A-Za-z0-9._-]*", line)
         if match:
@@ -324,7 +327,13 @@ def gather(params: dict[str, Any]) -> dict[str, Any]:
             "build_context": build.get("context", "") if isinstance(build, dict) else str(build),
             "command": [str(part) for part in command],
             "env": env_of(container, conf),
+            # As the compose file sets it (the container's has the image's too).
+            "config_env": env_of(None, conf),
             "ports": ports,
+            "mounts": [
+                {k: mount.get(k, "") for k in ("Type", "Name", "Source", "Destination")}
+                for mount in (container or {}).get("Mounts") or []
+            ],
         }
     facts["services"] = services
 

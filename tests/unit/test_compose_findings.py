@@ -38,6 +38,14 @@ def healthy() -> dict[str, Any]:
         "status": "running",
         "running": True,
         "env": {"POSTGRES_PASSWORD": PASSWORD},
+        "mounts": [
+            {
+                "Type": "volume",
+                "Name": "chatrebrasil_pgdata",
+                "Source": "/var/lib/docker/volumes/chatrebrasil_pgdata/_data",
+                "Destination": "/var/lib/postgresql/data",
+            }
+        ],
     }
     return {
         "engine_error": "",
@@ -138,6 +146,24 @@ def test_a_database_outside_the_project_is_reached_but_not_logged_in_to():
     assert "db-persist is no container here" in " ".join(compose.notes(outside))
     outside["reach"] = {"ok": False, "error": "[Errno -2] Name or service not known"}
     assert ids(outside) == ["compose_database_unreachable"]
+
+
+def test_a_database_whose_data_directory_is_on_no_kept_volume_is_named():
+    facts = healthy()
+    db = facts["services"]["db-persist"]
+    db["mounts"] = []
+    found = compose.findings(facts)
+    assert [item["id"] for item in found] == ["compose_database_not_persistent"]
+    assert "pg_dump" in found[0]["fix"] and "pgdata:/var/lib/postgresql/data" in found[0]["fix"]
+    db["mounts"] = [{"Type": "volume", "Name": "a" * 64, "Destination": "/var/lib/postgresql/data"}]
+    assert "anonymous volume" in compose.findings(facts)[0]["finding"]
+    # The typo of real compose files: a volume beside the data directory.
+    db["mounts"] = [{"Type": "volume", "Name": "pg", "Destination": "/var/lib/postgresq/data"}]
+    assert ids(facts) == ["compose_database_not_persistent"]
+    db["mounts"] = [{"Type": "bind", "Source": "/srv/pg", "Destination": "/var/lib/postgresql"}]
+    assert ids(facts) == []
+    db["env"]["PGDATA"] = "/pgdata/data"
+    assert ids(facts) == ["compose_database_not_persistent"]
 
 
 def test_no_login_means_no_history():

@@ -18,6 +18,11 @@ from fault_injection import findings
 DIR = "/srv/chatrebrasil"
 COMPOSE = f"cd {DIR} && docker compose"
 SCHEMA = Path(__file__).parents[3] / "roles" / "chainlit_app" / "files" / "schema"
+ALICE_THREADS = (
+    "exec -T db-persist psql -U chainlit -d chainlit -XtAc "
+    '\'SELECT count(*) FROM "Thread" t JOIN "User" u ON u.id = t."userId" '
+    "WHERE u.identifier = '\"'\"'alice'\"'\"''"
+)
 ANALYSIS_FAULTS = {
     "compose_wrong_database_variable",
     "compose_asyncpg_missing",
@@ -134,12 +139,7 @@ def test_the_fixes_as_printed_make_chats_persist(host, run_playbook):
     assert findings(healthy) == set(), healthy
     repaired = chat(run_playbook)
     assert repaired.returncode == 0, repaired.stdout
-    threads = host.check_output(
-        f"{COMPOSE} exec -T db-persist psql -U chainlit -d chainlit -XtAc "
-        '\'SELECT count(*) FROM "Thread" t JOIN "User" u ON u.id = t."userId" '
-        "WHERE u.identifier = '\"'\"'alice'\"'\"''"
-    )
-    assert int(threads) >= 1
+    assert int(compose(host, ALICE_THREADS).strip()) >= 1
 
 
 def test_the_app_container_given_by_name_is_diagnosed_as_its_project(host, run_playbook):
@@ -203,3 +203,26 @@ def test_localhost_as_the_database_host_is_named(host, run_playbook):
         "compose_database_unreachable",
         url_edit("@localhost:5432", "@db-persist:5432"),
     )
+
+
+def test_a_database_on_no_volume_is_named_and_its_chats_come_back_with_the_volume(
+    host, run_playbook
+):
+    """A fault of real compose files (volumes forgotten or mounted at a mistyped
+    path, e.g. strnad/CrewAI-Studio#100, clinwiki-org/clinwiki#788): PostgreSQL
+    writes into the container's own layer, and a recreated container starts
+    empty. Named while it is in place; the volume mounted back gives every chat
+    back."""
+    kept = int(compose(host, ALICE_THREADS).strip())
+    assert kept >= 1
+    fault_pass(
+        host,
+        run_playbook,
+        f"cp {DIR}/docker-compose.yml /root/docker-compose.yml.saved && "
+        f"sed -i '/^    volumes:$/d; /- pgdata:\\/var\\/lib\\/postgresql\\/data/d' "
+        f"{DIR}/docker-compose.yml && {COMPOSE} up -d db-persist && sleep 3",
+        "compose_database_not_persistent",
+        f"cp /root/docker-compose.yml.saved {DIR}/docker-compose.yml && "
+        f"{COMPOSE} up -d db-persist && sleep 3",
+    )
+    assert int(compose(host, ALICE_THREADS).strip()) >= kept + 1

@@ -7,6 +7,7 @@ are masked, variable values never shown)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -134,6 +135,20 @@ entry(
     "Put the database's real user and password in the URL, or set it in the database: "
     "`docker compose exec {db} psql -U <user> -c \"ALTER ROLE <user> PASSWORD '...'\"`; "
     "then " + UP + ".",
+)
+entry(
+    "compose_database_not_persistent",
+    CONCERN,
+    "chats are saved, then gone after `docker compose down` and `up`, or after the database's "
+    "container is recreated",
+    "The database's data directory is on no named volume or bind mount: the chats live in the "
+    "container's own layer, or in an anonymous volume a new container does not get back. "
+    "A volume mounted at another path (a typo, or PGDATA elsewhere) does the same.",
+    "First dump it: `docker compose exec -T {db} pg_dump -U <user> -Fc <db> > chainlit.dump`. "
+    "Then mount a named volume at {pgdata} under service {db} (`volumes: [pgdata:{pgdata}]`, "
+    "and `pgdata:` under the top-level `volumes:`), `docker compose up -d {db}`, and restore "
+    "the dump if the tables are empty: `docker compose exec -T {db} pg_restore -U <user> -d "
+    "<db> --no-owner < chainlit.dump`.",
 )
 entry(
     "compose_tables_missing",
@@ -320,14 +335,16 @@ def _database(
                 **fields,
             )
         ]
+    out = _volume(db, fields) if db is not None else []
     check = facts.get("db_check") or {}
     if check.get("ran") and not check.get("ok"):
         return [
+            *out,
             make(
                 "compose_database_login_failed",
                 f"{fields['db']} refuses the URL's login ({masked}): {check.get('error', '')}.",
                 **fields,
-            )
+            ),
         ]
     if check.get("ok"):
         missing = [table for table in TABLES if table not in (check.get("tables") or [])]
@@ -337,14 +354,52 @@ def _database(
             )
             extra = f" (it has {', '.join(others)}: not Chainlit 2.x's names)" if others else ""
             return [
+                *out,
                 make(
                     "compose_tables_missing",
                     f"The database of {masked} lacks Chainlit's tables "
                     f"{', '.join(missing)}{extra}.",
                     **fields,
-                )
+                ),
             ]
-    return []
+    return out
+
+
+ANONYMOUS = re.compile(r"[0-9a-f]{64}")
+
+
+def _volume(db: Mapping[str, Any], fields: dict[str, str]) -> list[dict[str, str]]:
+    """The database's data directory must be on a named volume or a bind mount."""
+    pgdata = (db.get("env") or {}).get("PGDATA") or "/var/lib/postgresql/data"
+    covering = [
+        mount
+        for mount in db.get("mounts") or []
+        if pgdata == mount.get("Destination", "").rstrip("/")
+        or pgdata.startswith(mount.get("Destination", "").rstrip("/") + "/")
+    ]
+    kept = [
+        mount
+        for mount in covering
+        if mount.get("Type") == "bind"
+        or (mount.get("Type") == "volume" and not ANONYMOUS.fullmatch(mount.get("Name", "")))
+    ]
+    if kept:
+        return []
+    container = db.get("container") or fields["db"]
+    where = (
+        f"an anonymous volume ({covering[0].get('Name', '')[:12]})"
+        if covering
+        else "no volume (mounted: "
+        + (", ".join(m.get("Destination", "") for m in db.get("mounts") or []) or "nothing")
+        + ")"
+    )
+    return [
+        make(
+            "compose_database_not_persistent",
+            f"{container} keeps its data directory {pgdata} on {where}.",
+            **{**fields, "pgdata": pgdata},
+        )
+    ]
 
 
 def notes(facts: Mapping[str, Any]) -> list[str]:
