@@ -10,6 +10,7 @@ does: the first finds the stack broken, the second repairs it step by step.
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -226,3 +227,90 @@ def test_a_database_on_no_volume_is_named_and_its_chats_come_back_with_the_volum
         f"{COMPOSE} up -d db-persist && sleep 3",
     )
     assert int(compose(host, ALICE_THREADS).strip()) >= kept + 1
+
+
+THREAD_IDS = 'SELECT id FROM "Thread" ORDER BY id'
+# Every thread a user's History lists, each opened, with its number of steps.
+HISTORY = r"""
+import http.cookiejar, json, sys, urllib.parse, urllib.request
+base, user, password = sys.argv[1:4]
+opener = urllib.request.build_opener(
+    urllib.request.ProxyHandler({}),
+    urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()),
+)
+login = urllib.parse.urlencode({"username": user, "password": password}).encode()
+opener.open(base + "/login", login, timeout=10).read()
+
+
+def call(method, path, body=None):
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(
+        base + path, data=data, method=method, headers={"Content-Type": "application/json"}
+    )
+    with opener.open(request, timeout=10) as response:
+        return json.load(response)
+
+
+page = {"pagination": {"first": 100, "cursor": None}, "filter": {"search": None, "feedback": None}}
+listed = call("POST", "/project/threads", page)["data"]
+steps = {t["id"]: len(call("GET", "/project/thread/" + t["id"])["steps"]) for t in listed}
+print(json.dumps(steps))
+"""
+USERS = {"alice": "wonderland", "bob": "builder"}
+
+
+def history(host, port: int) -> dict[str, dict[str, int]]:
+    """Each user's History as the app at ``port`` serves it: thread -> steps."""
+    out = {}
+    for user, password in USERS.items():
+        shown = host.check_output(
+            f"python3 - http://127.0.0.1:{port} {user} {password} <<'PY'\n{HISTORY}\nPY"
+        )
+        out[user] = json.loads(shown)
+    return out
+
+
+STEP_COUNT = 'SELECT count(*) FROM "Step"'
+
+
+def compose_sql(host, sql: str) -> str:
+    return compose(host, f"exec -T db-persist psql -U chainlit -d chainlit -XtAc '{sql}'")
+
+
+def managed_sql(host, sql: str) -> str:
+    return host.check_output(f"sudo -u postgres psql -d chainlit -XtAc '{sql}'")
+
+
+def test_adopt_refuses_the_port_the_compose_app_holds_and_changes_nothing(host, run_playbook):
+    refused = run_playbook("adopt.yml", {"chainlit_app_port": 8502})
+    assert refused.returncode != 0
+    assert "8502" in refused.stdout and "another service" in refused.stdout, refused.stdout
+    assert host.run("docker inspect chainlit").rc != 0, "the collection's app was started"
+    assert "running" in compose(host, "ps --format '{{.State}}' app-agent")
+    wait_app(host)
+
+
+def test_adopt_carries_every_chat_over_and_stops_the_compose_stack(host, run_playbook):
+    """A repaired stack with two users' chats is adopted: every thread of each
+    is in their History on the new deployment and opens with all its steps."""
+    bob = run_playbook("chat.yml", {"chat_user": "bob", "chat_password": "builder"})
+    assert bob.returncode == 0, bob.stdout
+    before = history(host, 8502)
+    assert len(before["alice"]) >= 2 and len(before["bob"]) >= 1, before
+    threads = compose_sql(host, THREAD_IDS).split()
+    steps = int(compose_sql(host, STEP_COUNT))
+    assert len(threads) >= 2 and steps >= 2
+    adopted = run_playbook("adopt.yml")
+    assert adopted.returncode == 0, adopted.stdout
+    # verify ran after the restore (restore.yml): alice logged in to the
+    # collection's app, chatted, resumed; its probe chat was deleted again.
+    n = len(threads)
+    assert f"threads: {n} in the compose database, {n} now" in adopted.stdout, adopted.stdout
+    assert "checks passed" in " ".join(adopted.stdout.split())
+    assert managed_sql(host, THREAD_IDS).split() == threads
+    assert int(managed_sql(host, STEP_COUNT)) == steps
+    assert history(host, 8503) == before
+    # Stopped, not removed: its containers and its volume are still there.
+    states = compose(host, "ps -a --format '{{.Service}} {{.State}}'").split("\n")
+    assert sorted(states) == ["app-agent exited", "db-persist exited"], states
+    assert "chatrebrasil_pgdata" in host.check_output("docker volume ls --format '{{.Name}}'")
