@@ -195,6 +195,9 @@ def test_the_built_collection_installed_elsewhere_deploys_from_an_operators_proj
                         "ansible_connection": "community.docker.docker_api",
                         "ansible_host": instance_name,
                         "ansible_python_interpreter": "/usr/bin/python3",
+                        # As .config/molecule/config.yml: two busy lanes made
+                        # the outer engine answer late ("timed out").
+                        "ansible_docker_timeout": 60,
                     },
                 }
             }
