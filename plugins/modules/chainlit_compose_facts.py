@@ -102,7 +102,6 @@ FILES_LABEL = "com.docker.compose.project.config_files"
 DIR_LABEL = "com.docker.compose.project.working_dir"
 COMPOSE_FILES = ("compose.yaml", "compose.yml", "docker-compose.yml", "docker-compose.yaml")
 URL_VARIABLES = ("DATABASE_URL", "CHAINLIT_DATABASE_URL")
-TABLES = ("User", "Thread", "Step", "Element", "Feedback")
 # A TCP connection from the app's container to the URL's host and port.
 REACH = """
 import json, socket, sys
