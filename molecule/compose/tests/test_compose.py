@@ -271,6 +271,14 @@ def history(host, port: int) -> dict[str, dict[str, int]]:
 
 
 STEP_COUNT = 'SELECT count(*) FROM "Step"'
+PROPS_COLUMN = (
+    "SELECT count(*) FROM information_schema.columns "
+    "WHERE table_name = $$Element$$ AND column_name = $$props$$"
+)
+METADATA_DEFAULT = (
+    "SELECT column_default FROM information_schema.columns "
+    "WHERE table_name = $$Thread$$ AND column_name = $$metadata$$"
+)
 
 
 def compose_sql(host, sql: str) -> str:
@@ -300,6 +308,15 @@ def test_adopt_carries_every_chat_over_and_stops_the_compose_stack(host, run_pla
     threads = compose_sql(host, THREAD_IDS).split()
     steps = int(compose_sql(host, STEP_COUNT))
     assert len(threads) >= 2 and steps >= 2
+    # A schema older than the collection's, as tables made by hand from an
+    # older release's schema are: no "Element"."props" (custom elements' props)
+    # and no default for "Thread".metadata. The restore replaces the managed
+    # tables with these; adopt must bring them forward before verify.
+    compose_sql(
+        host,
+        'ALTER TABLE "Element" DROP COLUMN "props"; '
+        'ALTER TABLE "Thread" ALTER COLUMN "metadata" DROP DEFAULT',
+    )
     adopted = run_playbook("adopt.yml")
     assert adopted.returncode == 0, adopted.stdout
     # verify ran after the restore (restore.yml): alice logged in to the
@@ -310,6 +327,9 @@ def test_adopt_carries_every_chat_over_and_stops_the_compose_stack(host, run_pla
     assert managed_sql(host, THREAD_IDS).split() == threads
     assert int(managed_sql(host, STEP_COUNT)) == steps
     assert history(host, 8503) == before
+    # The schema moved forward: the column and the default are back.
+    assert managed_sql(host, PROPS_COLUMN) == "1"
+    assert "'{}'::jsonb" in managed_sql(host, METADATA_DEFAULT)
     # Stopped, not removed: its containers and its volume are still there.
     states = compose(host, "ps -a --format '{{.Service}} {{.State}}'").split("\n")
     assert sorted(states) == ["app-agent exited", "db-persist exited"], states
