@@ -206,6 +206,32 @@ def test_localhost_as_the_database_host_is_named(host, run_playbook):
     )
 
 
+def test_an_auth_secret_left_out_of_compose_is_named(host, run_playbook):
+    """A fault of real operations: the secret left out of the compose file (a
+    new server, a copied file). Chainlit 2.12 then refuses to start ("You must
+    provide a JWT secret", chainlit/auth ensure_jwt_secret): no login, no
+    History, nothing saved. The app keeps restarting, so it is not waited for."""
+    saved = "/root/docker-compose.yml.auth"
+    host.run_expect(
+        [0],
+        f"cp {DIR}/docker-compose.yml {saved} && "
+        f"sed -i '/CHAINLIT_AUTH_SECRET=/d' {DIR}/docker-compose.yml && "
+        f"{COMPOSE} up -d app-agent && sleep 5",
+    )
+    try:
+        broken = chat(run_playbook)
+        assert broken.returncode != 0, "a chat persisted without the auth secret"
+        assert "JWT secret" in compose(host, "logs --tail 30 app-agent")
+        result = troubleshoot(run_playbook)
+        assert "compose_no_auth" in findings(result.stdout), result.stdout
+        assert "has no CHAINLIT_AUTH_SECRET" in result.stdout
+    finally:
+        host.run_expect([0], f"cp {saved} {DIR}/docker-compose.yml && {COMPOSE} up -d app-agent")
+    wait_app(host)
+    repaired = chat(run_playbook)
+    assert repaired.returncode == 0, repaired.stdout
+
+
 def test_a_database_on_no_volume_is_named_and_its_chats_come_back_with_the_volume(
     host, run_playbook
 ):
