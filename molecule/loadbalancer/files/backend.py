@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """A stand-in app host for the load balancer's tests, on 127.0.0.1:PORT:
-/health answers 200; an Upgrade request gets 101, then every byte is echoed
+/health answers 200 (400 without a Host header, as the real app host
+does: nginx passes the empty Host on and uvicorn refuses it); an Upgrade request gets 101, then every byte is echoed
 back prefixed with the server's name; any other request gets JSON naming the
 server ("app1" on 8701, "app2" on 8702) and the request's headers."""
 
@@ -30,6 +31,11 @@ class Handler(BaseHTTPRequestHandler):
             while data := self.connection.recv(4096):
                 self.connection.sendall(NAME.encode() + b":" + data)
             self.close_connection = True
+            return
+        if not self.headers.get("Host"):
+            self.send_response(400)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
             return
         body = (
             b"ok"
