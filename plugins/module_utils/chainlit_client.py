@@ -9,6 +9,7 @@ import hashlib
 import hmac
 import json
 import re
+import ssl
 import time
 import urllib.error
 import urllib.parse
@@ -27,11 +28,15 @@ class ProbeError(Exception):
 class Http:
     """Cookie-keeping HTTP client that never goes through a proxy."""
 
-    def __init__(self, base: str, timeout: float) -> None:
+    def __init__(self, base: str, timeout: float, context: ssl.SSLContext | None = None) -> None:
         self.base = base.rstrip("/")
         self.timeout = timeout
         self.cookies: dict[str, str] = {}
-        self.opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        # context: how an https base is verified (e.g. against a load
+        # balancer's own certificate); the system's CAs when None.
+        self.opener = urllib.request.build_opener(
+            urllib.request.ProxyHandler({}), urllib.request.HTTPSHandler(context=context)
+        )
 
     def request(
         self,
