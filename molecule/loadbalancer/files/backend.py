@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """A stand-in app host for the load balancer's tests, on 127.0.0.1:PORT:
-/health answers 200 (400 without a Host header, as the real app host
-does: nginx passes the empty Host on and uvicorn refuses it); an Upgrade request gets 101, then every byte is echoed
-back prefixed with the server's name; any other request gets JSON naming the
-server ("app1" on 8701, "app2" on 8702) and the request's headers."""
+/health answers 200 (400 without a Host header, as the real app host does:
+nginx passes the empty Host on and the app refuses it); an Upgrade request
+gets 101, then every byte is echoed back prefixed with the server's name; any
+other request gets JSON naming the server ("app1" on 8701, "app2" on 8702)
+and the request's headers."""
 
 import base64
 import hashlib
