@@ -4,6 +4,7 @@ the app: the way an operator would check that chats can be saved."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -71,6 +72,19 @@ def test_container_runs_and_is_healthy(host):
     assert state["Running"]
     assert state["Health"]["Status"] == "healthy"
     assert container(host)["HostConfig"]["RestartPolicy"]["Name"] == "unless-stopped"
+
+
+def test_the_container_is_hardened_by_default(host):
+    """No capability left to regain, no privilege to gain, bounded memory and
+    processes; the app runs and persists chats so (the other tests)."""
+    config = container(host)["HostConfig"]
+    assert config["CapDrop"] == ["ALL"]
+    assert "no-new-privileges" in (config["SecurityOpt"] or [])
+    assert config["Memory"] == 1024**3
+    assert config["PidsLimit"] == 512
+    status = host.check_output(f"docker exec {APP} cat /proc/1/status")
+    assert re.search(r"^CapBnd:\s+0+$", status, re.MULTILINE), status
+    assert re.search(r"^NoNewPrivs:\s+1$", status, re.MULTILINE), status
 
 
 def test_app_reads_database_url_and_not_the_wrong_variable(host):
@@ -217,6 +231,10 @@ REFUSALS = [
     (
         {"chainlit_app_env": {"OPENAI_API_KEY": '"sk-quoted"'}},
         "chainlit_app_env['OPENAI_API_KEY'] contains a quote",
+    ),
+    (
+        {"chainlit_app_memory_limit": "1 GB"},
+        "chainlit_app_memory_limit is '1 GB'",
     ),
 ]
 
