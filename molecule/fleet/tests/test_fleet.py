@@ -4,9 +4,10 @@ run with --vault-password-file over real SSH (a user with sudo, host keys
 checked) against a database host, two app hosts and a load balancer.
 
 The tests run in file order and build on each other: bad input refused on
-the new servers; the first deploy; HTTPS through the load balancer; the
-database refusing the load balancer; a rolling rebuild under probes and
-chats; a release that fails on the first app host stopping the roll.
+the new servers; deploy in check mode; the first deploy; HTTPS through the
+load balancer; the database refusing the load balancer; an app host cut off
+from the database; a rolling rebuild, then a rolling rollback, under probes
+and chats; a release that fails on the first app host stopping the roll.
 `docker exec` only looks at the instances (or breaks them on purpose)."""
 
 from __future__ import annotations
@@ -139,10 +140,10 @@ def project(tmp_path_factory) -> Path:
     return project
 
 
-def ansible(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    """A command of the operator's project: its ansible.cfg, this checkout as
-    the collection, no Molecule settings (its config turns host key checking
-    off)."""
+def operator_env(project: Path) -> dict[str, str]:
+    """The environment of a command of the operator's project: its
+    ansible.cfg, this checkout as the collection, no Molecule settings (its
+    config turns host key checking off)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ANSIBLE_", "MOLECULE_"))}
     env.update(
         ANSIBLE_CONFIG=str(project / "ansible.cfg"),
@@ -151,8 +152,18 @@ def ansible(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
         ANSIBLE_FORCE_COLOR="0",
         ANSIBLE_NOCOLOR="1",
     )
+    return env
+
+
+def ansible(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """A command of the operator's project."""
     return subprocess.run(
-        args, cwd=project, env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+        args,
+        cwd=project,
+        env=operator_env(project),
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
     )
 
 
@@ -179,20 +190,28 @@ def lb_certificate(project: Path) -> Path:
     return path
 
 
+def as_alice(project: Path) -> list[str]:
+    """The bench scripts' options for chatting through the load balancer as
+    alice, trusting its certificate."""
+    return [
+        "--url",
+        PUBLIC_URL,
+        "--cafile",
+        str(lb_certificate(project)),
+        "--user",
+        "alice",
+        "--password-file",
+        str(project / "alice-password"),
+    ]
+
+
 def chats(project: Path, seconds: float) -> dict:
     """Chats through the load balancer for a few seconds (bench/chat_prober.py)."""
     done = subprocess.run(
         [
             "python3",
             str(ROOT / "bench" / "chat_prober.py"),
-            "--url",
-            PUBLIC_URL,
-            "--cafile",
-            str(lb_certificate(project)),
-            "--user",
-            "alice",
-            "--password-file",
-            str(project / "alice-password"),
+            *as_alice(project),
             "--duration",
             str(seconds),
         ],
@@ -201,6 +220,48 @@ def chats(project: Path, seconds: float) -> dict:
         check=True,
     )
     return json.loads(done.stdout)
+
+
+def roll(project: Path, name: str) -> dict:
+    """A rolling playbook while users chat through the load balancer
+    (bench/fleet_roll), its output kept in artifacts/: no probe and no chat
+    failed, app1 was put back before app2 began, no user, thread or step was
+    lost. Returns the figures."""
+    before = data()
+    out = project / f"{name}.json"
+    done = subprocess.run(
+        [
+            "python3",
+            str(ROOT / "bench" / "fleet_roll"),
+            "-i",
+            "inventory/production",
+            *as_alice(project),
+            "--playbook",
+            name,
+            "--out",
+            str(out),
+            "--",
+            "--vault-password-file",
+            "vault-password",
+        ],
+        cwd=project,
+        env=operator_env(project),
+        capture_output=True,
+        text=True,
+    )
+    print(done.stdout)
+    (ROOT / "artifacts").mkdir(exist_ok=True)
+    (ROOT / "artifacts" / f"fleet-{name}.txt").write_text(done.stdout)
+    figures = json.loads(out.read_text())
+    assert done.returncode == 0, figures["output"][-5000:]
+    assert figures["health"]["failed"] == 0, figures["health"]
+    assert figures["chats"]["failed"] == 0, figures["chats"]
+    output = figures["output"]
+    assert output.index(f"[{APP2}]") > output.index("Put this app host back"), "not rolled"
+    after = data()
+    for table, ids in before.items():
+        assert ids <= after[table], f"{table} lost rows"
+    return figures
 
 
 def write_host_vars(project: Path, host: str, values: dict) -> Path:
@@ -261,6 +322,18 @@ def test_a_load_balancer_without_app_hosts_is_refused(project):
         hosts.write_text(original)
     assert result.returncode != 0
     assert "The load balancer has no app hosts" in " ".join(result.stdout.split())
+    assert snapshot() == before
+
+
+def test_deploy_in_check_mode_on_the_new_servers_changes_nothing(project):
+    before = snapshot()
+    result = playbook(project, "deploy", "--check")
+    assert result.returncode == 0, result.stdout[-5000:]
+    recap = [line for line in result.stdout.split("PLAY RECAP")[-1].splitlines() if " ok=" in line]
+    assert len(recap) == 4, recap
+    assert all(" changed=0 " not in line for line in recap), recap
+    for secret in SECRETS.values():
+        assert secret not in result.stdout
     assert snapshot() == before
 
 
@@ -329,56 +402,45 @@ def test_postgres_refuses_the_load_balancer_host():
     # The app hosts do get in (verify above).
 
 
+def test_an_app_host_that_cannot_reach_the_database_is_named_before_it_releases(project):
+    """A firewall on app2 drops its traffic to the database port (the host's
+    own and its containers'): chats served there fail and verify fails;
+    deploy names app2, the address and the fix, and changes nothing there;
+    once the firewall lets it through, verify passes again."""
+    image = serving_image(APP2)
+    rule = f"-d {ADDRESS[DB]} -p tcp --dport 5432 -j REJECT"
+    on(APP2, f"iptables -I OUTPUT {rule} && iptables -I DOCKER-USER {rule}")
+    try:
+        broken = playbook(project, "verify")
+        assert broken.returncode != 0, broken.stdout[-3000:]
+        refused = playbook(project, "deploy")
+        assert refused.returncode != 0
+        text = " ".join(refused.stdout.split())
+        assert f"{APP2} cannot reach its database at {ADDRESS[DB]}:5432" in text, text[-3000:]
+        assert f"a firewall lets {ADDRESS[APP2]} through to port 5432" in text
+        assert "nothing was released on it" in text
+        assert serving_image(APP2) == image
+    finally:
+        on(APP2, f"iptables -D OUTPUT {rule}; iptables -D DOCKER-USER {rule}", check=False)
+    healed = playbook(project, "verify")
+    assert healed.returncode == 0, healed.stdout[-3000:]
+
+
 def test_a_rolling_rebuild_fails_no_probe_and_no_chat(project):
-    before = data()
     image_before = serving_image(APP1)
-    out = project / "roll.json"
-    roll = subprocess.run(
-        [
-            "python3",
-            str(ROOT / "bench" / "fleet_roll"),
-            "-i",
-            "inventory/production",
-            "--url",
-            PUBLIC_URL,
-            "--cafile",
-            str(lb_certificate(project)),
-            "--user",
-            "alice",
-            "--password-file",
-            str(project / "alice-password"),
-            "--out",
-            str(out),
-            "--",
-            "--vault-password-file",
-            "vault-password",
-        ],
-        cwd=project,
-        env={
-            **{k: v for k, v in os.environ.items() if not k.startswith(("ANSIBLE_", "MOLECULE_"))},
-            "ANSIBLE_CONFIG": str(project / "ansible.cfg"),
-            "ANSIBLE_COLLECTIONS_PATH": str(ROOT / ".ansible" / "collections"),
-            "ANSIBLE_NOCOLOR": "1",
-        },
-        capture_output=True,
-        text=True,
-    )
-    figures = json.loads(out.read_text())
-    print(roll.stdout)
-    (ROOT / "artifacts").mkdir(exist_ok=True)
-    (ROOT / "artifacts" / "fleet-roll.txt").write_text(roll.stdout)
-    assert roll.returncode == 0, figures["output"][-5000:]
-    assert figures["health"]["failed"] == 0, figures["health"]
-    assert figures["chats"]["failed"] == 0, figures["chats"]
+    figures = roll(project, "rebuild")
     assert figures["chats"]["total"] >= 5, figures["chats"]
     # One build on the first app host, loaded by the second: same new image.
     assert serving_image(APP1) == serving_image(APP2) != image_before
-    # One host at a time: app1 was released and put back before app2 began.
-    output = figures["output"]
-    assert output.index(f"[{APP2}]") > output.index("Put this app host back"), "not rolled"
-    after = data()
-    for table, ids in before.items():
-        assert ids <= after[table], f"{table} lost rows"
+    (project / "image-before-rebuild").write_text(image_before)
+
+
+def test_a_rolling_rollback_returns_every_app_host_to_the_previous_image(project):
+    rebuilt = serving_image(APP1)
+    figures = roll(project, "rollback")
+    assert figures["chats"]["total"] >= 1, figures["chats"]
+    previous = (project / "image-before-rebuild").read_text()
+    assert serving_image(APP1) == serving_image(APP2) == previous != rebuilt
 
 
 def test_a_release_failing_on_the_first_host_stops_the_roll(project):
