@@ -180,6 +180,11 @@ def playbook(project: Path, name: str, *args: str) -> subprocess.CompletedProces
     )
 
 
+def recap_lines(result: subprocess.CompletedProcess[str]) -> list[str]:
+    """The PLAY RECAP line of each host of a playbook run."""
+    return [line for line in result.stdout.split("PLAY RECAP")[-1].splitlines() if " ok=" in line]
+
+
 def lb_certificate(project: Path) -> Path:
     """The load balancer's certificate (the self-signed one it generated),
     to verify HTTPS against, as a browser given it would."""
@@ -329,7 +334,7 @@ def test_deploy_in_check_mode_on_the_new_servers_changes_nothing(project):
     before = snapshot()
     result = playbook(project, "deploy", "--check")
     assert result.returncode == 0, result.stdout[-5000:]
-    recap = [line for line in result.stdout.split("PLAY RECAP")[-1].splitlines() if " ok=" in line]
+    recap = recap_lines(result)
     assert len(recap) == 4, recap
     assert all(" changed=0 " not in line for line in recap), recap
     for secret in SECRETS.values():
@@ -363,7 +368,7 @@ def test_deploy_over_ssh_gives_every_app_host_the_same_release(project):
 
     again = playbook(project, "deploy")
     assert again.returncode == 0, again.stdout[-3000:]
-    recap = [line for line in again.stdout.split("PLAY RECAP")[-1].splitlines() if " ok=" in line]
+    recap = recap_lines(again)
     assert len(recap) == 4 and all(" changed=0 " in line for line in recap), recap
 
 
