@@ -6,6 +6,7 @@ MOLECULE_INVENTORY_FILE, MOLECULE_SCENARIO_DIRECTORY and friends are set.
 
 from __future__ import annotations
 
+import datetime
 import json
 import os
 import subprocess
@@ -115,3 +116,37 @@ def restart_instance(instance_name: str) -> Callable[[], None]:
         pytest.fail(f"{instance_name}: systemd did not finish booting (state {state!r})")
 
     return restart
+
+
+def _make_pair(name: str, days: int = 30, key=None) -> tuple[str, str]:
+    """A self-signed certificate for ``name`` valid ``days`` from now, and its key (PEM)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = key or ec.generate_private_key(ec.SECP256R1())
+    now = datetime.datetime.now(datetime.UTC)
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=2))
+        .not_valid_after(now + datetime.timedelta(days=days))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), False)
+        .sign(key, hashes.SHA256())
+    )
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+    return cert.public_bytes(serialization.Encoding.PEM).decode(), key_pem
+
+
+@pytest.fixture
+def make_pair() -> Callable[..., tuple[str, str]]:
+    return _make_pair

@@ -20,9 +20,15 @@ def lb_backend(host: Mapping[str, Any], address_var: str, port: int) -> dict[str
     }
 
 
-def tls_pair_problems(cert_pem: str, key_pem: str, host: str = "") -> list[str]:
-    """Problems of the certificate and key for the public host, none when good."""
-    return tls_problems(cert_pem or "", key_pem or "", host)
+def tls_pair_problems(
+    cert_pem: str, key_pem: str, host: str = "", cert_var: str = "", key_var: str = ""
+) -> list[str]:
+    """Problems of the certificate and key for the public host (none checked
+    when empty), none when good; the sentences name the variables given, the
+    load balancer's by default."""
+    names = {"cert_var": cert_var, "key_var": key_var}
+    given = {name: value for name, value in names.items() if value}
+    return tls_problems(cert_pem or "", key_pem or "", host, **given)
 
 
 class FilterModule:

@@ -14,7 +14,7 @@ CERT_VAR = "loadbalancer_tls_certificate"
 KEY_VAR = "loadbalancer_tls_private_key"
 
 
-def _load(cert_pem: str, key_pem: str) -> tuple[Any, Any, list[str]]:
+def _load(cert_pem: str, key_pem: str, cert_var: str, key_var: str) -> tuple[Any, Any, list[str]]:
     # Imported here: the controller has cryptography (ansible-core needs it),
     # and nothing else in the collection does.
     from cryptography import x509
@@ -26,14 +26,14 @@ def _load(cert_pem: str, key_pem: str) -> tuple[Any, Any, list[str]]:
         cert = x509.load_pem_x509_certificate(cert_pem.encode())
     except ValueError:
         problems.append(
-            f"{CERT_VAR} is not a PEM certificate (-----BEGIN CERTIFICATE-----): give the "
+            f"{cert_var} is not a PEM certificate (-----BEGIN CERTIFICATE-----): give the "
             "server's certificate, its chain after it."
         )
     try:
         key = serialization.load_pem_private_key(key_pem.encode(), password=None)
     except (ValueError, TypeError):
         problems.append(
-            f"{KEY_VAR} is not an unencrypted PEM private key: give the key without its "
+            f"{key_var} is not an unencrypted PEM private key: give the key without its "
             "passphrase (openssl pkey -in KEY -out PLAIN), kept in the vault."
         )
     return cert, key, problems
@@ -67,11 +67,17 @@ def _matches(name: str, host: str) -> bool:
 
 
 def tls_problems(
-    cert_pem: str, key_pem: str, host: str = "", now: datetime.datetime | None = None
+    cert_pem: str,
+    key_pem: str,
+    host: str = "",
+    now: datetime.datetime | None = None,
+    cert_var: str = CERT_VAR,
+    key_var: str = KEY_VAR,
 ) -> list[str]:
-    """What is wrong with the pair, for ``host`` (the public URL's host) at
-    ``now`` (UTC, default the present)."""
-    cert, key, problems = _load(cert_pem, key_pem)
+    """What is wrong with the pair, for ``host`` (the public URL's host; no
+    name check when empty) at ``now`` (UTC, default the present); the
+    sentences name the variables ``cert_var`` and ``key_var``."""
+    cert, key, problems = _load(cert_pem, key_pem, cert_var, key_var)
     if cert is None or key is None:
         return problems
     from cryptography.hazmat.primitives import serialization
@@ -79,7 +85,7 @@ def tls_problems(
     public = serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     if cert.public_key().public_bytes(*public) != key.public_key().public_bytes(*public):
         problems.append(
-            f"{KEY_VAR} is not the key of {CERT_VAR} (their public keys differ): give the key "
+            f"{key_var} is not the key of {cert_var} (their public keys differ): give the key "
             "the certificate was issued for."
         )
     now = now or datetime.datetime.now(datetime.UTC)
@@ -87,18 +93,18 @@ def tls_problems(
     not_before = cert.not_valid_before_utc
     if not_after <= now:
         problems.append(
-            f"{CERT_VAR} expired on {not_after:%Y-%m-%d %H:%M} UTC: renew it, then give the new "
+            f"{cert_var} expired on {not_after:%Y-%m-%d %H:%M} UTC: renew it, then give the new "
             "certificate."
         )
     elif not_before > now:
         problems.append(
-            f"{CERT_VAR} is valid only from {not_before:%Y-%m-%d %H:%M} UTC: check the clock of "
+            f"{cert_var} is valid only from {not_before:%Y-%m-%d %H:%M} UTC: check the clock of "
             "the machine that issued it, or wait."
         )
     names = _names(cert)
     if host and not any(_matches(n, host) for n in names):
         problems.append(
-            f"{CERT_VAR} is for {', '.join(names) or 'no name'}, not for {host} (the host of "
+            f"{cert_var} is for {', '.join(names) or 'no name'}, not for {host} (the host of "
             "loadbalancer_public_url): give a certificate for that name, or correct the URL."
         )
     return problems

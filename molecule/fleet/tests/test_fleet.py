@@ -365,6 +365,10 @@ def test_deploy_over_ssh_gives_every_app_host_the_same_release(project):
     admitted = {line.split()[3] for line in hba.splitlines()} - {"127.0.0.1/32", "::1/128"}
     assert admitted == {f"{ADDRESS[APP1]}/32", f"{ADDRESS[APP2]}/32"}, hba
     assert "scram-sha-256" in hba
+    # The example turns TLS on: the app hosts are admitted over TLS only.
+    kinds = {line.split()[3]: line.split()[0] for line in hba.splitlines()}
+    assert {kinds[f"{ADDRESS[a]}/32"] for a in (APP1, APP2)} == {"hostssl"}, hba
+    assert on(APP1, "grep -c '^DATABASE_URL=.*sslmode=require' /opt/chainlit/.env") == "1"
 
     again = playbook(project, "deploy")
     assert again.returncode == 0, again.stdout[-3000:]
@@ -390,21 +394,34 @@ def test_chats_persist_through_the_load_balancer_over_https(project):
     assert redirect.getheader("Location", "").startswith(PUBLIC_URL), redirect.getheaders()
 
 
-def test_postgres_refuses_the_load_balancer_host():
-    # A PostgreSQL startup message from the load balancer host: the server
-    # answers, and refuses it by pg_hba.conf.
+def plain_startup(instance: str) -> str:
+    """The server's answer to a PostgreSQL startup message without TLS, sent
+    from an instance as the app's user."""
     probe = (
         "import socket, struct, sys; s = socket.create_connection((sys.argv[1], 5432), 5); "
         "body = struct.pack('!i', 196608) + b'user\\0chainlit\\0database\\0chainlit\\0\\0'; "
         "s.sendall(struct.pack('!i', len(body) + 4) + body); print(s.recv(4096))"
     )
-    answer = subprocess.run(
-        ["docker", "exec", LB, "python3", "-c", probe, ADDRESS[DB]],
+    return subprocess.run(
+        ["docker", "exec", instance, "python3", "-c", probe, ADDRESS[DB]],
         capture_output=True,
         text=True,
     ).stdout
+
+
+def test_postgres_refuses_the_load_balancer_host():
+    # The server answers, and refuses it by pg_hba.conf.
+    answer = plain_startup(LB)
     assert "no pg_hba.conf entry" in answer and ADDRESS[LB] in answer, answer
-    # The app hosts do get in (verify above).
+    # The app hosts do get in (verify above), over TLS only: without it an
+    # app host is refused too, and every connection of the app's uses TLS.
+    answer = plain_startup(APP1)
+    assert "no pg_hba.conf entry" in answer and "no encryption" in answer, answer
+    connections = sql(
+        "SELECT s.ssl, count(*) FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) "
+        "WHERE a.usename = $$chainlit$$ AND a.client_addr IS NOT NULL GROUP BY s.ssl"
+    )
+    assert connections.startswith("t|") and "\n" not in connections, connections
 
 
 def test_an_app_host_that_cannot_reach_the_database_is_named_before_it_releases(project):

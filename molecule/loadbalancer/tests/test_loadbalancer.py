@@ -9,13 +9,7 @@ key ever reaching the output."""
 
 from __future__ import annotations
 
-import datetime
 import json
-
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 HOST = "chat.lab.test"
 PEM = f"/etc/haproxy/chainlit-deploy/{HOST}.pem"
@@ -144,30 +138,9 @@ def test_a_rerun_and_check_mode_change_nothing(host, run_playbook, changed_count
     assert changed_count(check) == 0, check.stdout
 
 
-def make_pair(name: str, days: int = 30, key=None) -> tuple[str, str]:
-    key = key or ec.generate_private_key(ec.SECP256R1())
-    now = datetime.datetime.now(datetime.UTC)
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(days=2))
-        .not_valid_after(now + datetime.timedelta(days=days))
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), False)
-        .sign(key, hashes.SHA256())
-    )
-    key_pem = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    ).decode()
-    return cert.public_bytes(serialization.Encoding.PEM).decode(), key_pem
-
-
-def test_a_certificate_that_does_not_fit_is_refused_before_any_change(host, run_playbook):
+def test_a_certificate_that_does_not_fit_is_refused_before_any_change(
+    host, run_playbook, make_pair
+):
     before = (config_sum(host), host.check_output(f"sha256sum {PEM}"))
     good_cert, _ = make_pair(HOST)
     _, other_key = make_pair(HOST)
@@ -193,7 +166,7 @@ def test_a_certificate_that_does_not_fit_is_refused_before_any_change(host, run_
     assert (config_sum(host), host.check_output(f"sha256sum {PEM}")) == before
 
 
-def test_a_given_certificate_is_served_and_its_key_never_printed(host, run_playbook):
+def test_a_given_certificate_is_served_and_its_key_never_printed(host, run_playbook, make_pair):
     cert, key = make_pair(HOST)
     result = run_playbook(
         "converge.yml",

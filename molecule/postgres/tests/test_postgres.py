@@ -296,6 +296,86 @@ def test_a_setting_that_allows_it_is_applied_by_a_reload_only(
     assert server_state(host)[0] == started
 
 
+def tls_login_from_container(host: Host, url: str) -> CommandResult:
+    """A login from a container on the default bridge; prints whether it uses TLS."""
+    query = "SELECT ssl, version FROM pg_stat_ssl WHERE pid = pg_backend_pid()"
+    return host.run(
+        "docker run --rm --network bridge %s psql -X -w %s -tAc %s", CLIENT_IMAGE, url, query
+    )
+
+
+def test_with_ssl_the_app_networks_log_in_over_tls_only(
+    host: Host,
+    gateway: str,
+    passwords: dict[str, str],
+    run_playbook: Callable,
+    make_pair: Callable,
+) -> None:
+    """postgres_ssl without a certificate makes a self-signed one once; a
+    container on the app network then logs in over TLS and never without;
+    loopback still may; a given pair replaces it, one that does not fit is
+    refused before any change; false puts plain logins back."""
+    url = database_url("chainlit", passwords["chainlit"], gateway, "chainlit")
+    cert_file = "/etc/postgresql/*/main/chainlit-deploy-server"
+    on = run_playbook("converge.yml", {"postgres_ssl": True})
+    assert on.returncode == 0, on.stdout
+    try:
+        plain = tls_login_from_container(host, url + "&sslmode=disable")
+        assert plain.rc != 0
+        assert "no encryption" in plain.stderr, plain.stderr
+        tls = tls_login_from_container(host, url + "&sslmode=require")
+        assert tls.rc == 0, tls.stderr
+        assert re.fullmatch(r"t\|TLSv1\.[23]", tls.stdout.strip()), tls.stdout
+        loopback = login_over_tcp(
+            host, "127.0.0.1", "chainlit", "dbname=chainlit sslmode=disable", passwords["chainlit"]
+        )
+        assert loopback.rc == 0, loopback.stderr
+        key = host.check_output(f"stat -c '%a %U' {cert_file}.key")
+        assert key == "600 postgres"
+        made = host.check_output(f"sha256sum {cert_file}.crt")
+        again = run_playbook("converge.yml", {"postgres_ssl": True})
+        assert again.returncode == 0, again.stdout
+        assert recap(again.stdout)["changed"] == 0, again.stdout
+        assert host.check_output(f"sha256sum {cert_file}.crt") == made
+
+        cert, key_pem = make_pair("db.lab.test")
+        _, other_key = make_pair("db.lab.test")
+        before = server_state(host)
+        refused = run_playbook(
+            "converge.yml",
+            {
+                "postgres_ssl": True,
+                "postgres_ssl_certificate": cert,
+                "postgres_ssl_private_key": other_key,
+            },
+        )
+        assert refused.returncode != 0
+        said = " ".join(refused.stdout.split())
+        assert "postgres_ssl_private_key is not the key of postgres_ssl_certificate" in said
+        assert other_key.splitlines()[1] not in refused.stdout
+        assert recap(refused.stdout)["changed"] == 0
+        assert server_state(host) == before
+
+        given = run_playbook(
+            "converge.yml",
+            {
+                "postgres_ssl": True,
+                "postgres_ssl_certificate": cert,
+                "postgres_ssl_private_key": key_pem,
+            },
+        )
+        assert given.returncode == 0, given.stdout
+        assert key_pem.splitlines()[1] not in given.stdout
+        assert host.check_output(f"cat {cert_file}.crt").strip() == cert.strip()
+        tls = tls_login_from_container(host, url + "&sslmode=require")
+        assert tls.rc == 0 and tls.stdout.startswith("t|"), tls.stderr
+    finally:
+        off = run_playbook("converge.yml")
+    assert off.returncode == 0, off.stdout
+    plain = login_from_container(host, "bridge", url + "&sslmode=disable")
+    assert plain.rc == 0, plain.stderr
+
+
 def test_no_password_appears_in_the_ansible_output(passwords: dict[str, str]) -> None:
     # Molecule's converge and idempotence runs and this module's runs, all -v.
     log = Path(os.environ["ANSIBLE_LOG_PATH"]).read_text()
