@@ -50,7 +50,11 @@ RUN useradd --system --user-group --uid 10001 --home-dir /app --no-create-home \
 COPY --from=build /opt/venv /opt/venv
 WORKDIR /app
 COPY . /app
-RUN rm -rf /app/certs /app/wheels && python -c "import chainlit.config" \\
+# Chainlit writes its config, translations and chainlit.md at startup when
+# they are missing: write them now, so the app can run on a read-only root.
+RUN rm -rf /app/certs /app/wheels \\
+    && python -c "import chainlit.config as c, chainlit.markdown as m; \\
+        m.init_markdown(c.APP_ROOT)" \\
     && chown -R chainlit:chainlit /app
 USER chainlit
 EXPOSE 8000

@@ -87,6 +87,18 @@ def test_the_container_is_hardened_by_default(host):
     assert re.search(r"^NoNewPrivs:\s+1$", status, re.MULTILINE), status
 
 
+def test_the_root_filesystem_is_read_only_but_uploads_and_tmp_are_writable(host):
+    """The reference image holds what Chainlit writes at startup, so auto runs
+    it read-only, with tmpfs where the app writes."""
+    config = container(host)["HostConfig"]
+    assert config["ReadonlyRootfs"] is True
+    assert set(config["Tmpfs"]) == {"/tmp", "/app/.files"}, config["Tmpfs"]
+    denied = host.run(f"docker exec {APP} sh -c 'echo x > /app/app.py.new'")
+    assert denied.rc != 0 and "Read-only file system" in denied.stderr, denied
+    for path in ("/app/.files", "/tmp"):
+        host.run_expect([0], f"docker exec {APP} sh -c 'echo x > {path}/probe && rm {path}/probe'")
+
+
 def test_app_reads_database_url_and_not_the_wrong_variable(host):
     env = host.check_output(f"docker exec {APP} env")
     names = {line.split("=", 1)[0] for line in env.splitlines()}
@@ -236,6 +248,10 @@ REFUSALS = [
         {"chainlit_app_memory_limit": "1 GB"},
         "chainlit_app_memory_limit is '1 GB'",
     ),
+    (
+        {"chainlit_app_writable_paths": ["app/.cache"]},
+        'chainlit_app_writable_paths is ["app/.cache"]',
+    ),
 ]
 
 
@@ -264,6 +280,43 @@ def test_app_without_asyncpg_in_its_requirements_deploys_and_persists(host, run_
     )
     assert response["status"] == 200, response["body"]
     assert sql(host, """SELECT count(*) FROM "User" WHERE identifier = 'bob'""") == "1"
+    # The generic Dockerfile writes what Chainlit would write at startup (the
+    # app brings no chainlit.md): it runs read-only too.
+    assert container(host, "plain")["HostConfig"]["ReadonlyRootfs"] is True
+
+
+def test_an_image_lacking_chainlits_files_runs_writable_with_a_warning_or_is_refused(
+    host, run_playbook
+):
+    """An app root (CHAINLIT_APP_ROOT) where the image holds none of what
+    Chainlit writes at startup. Required read-only: refused before any
+    container starts, naming what is missing and the fix, the serving release
+    untouched. auto: released writable, and the play says why."""
+    before = container(host, "plain")
+    elsewhere = {"chainlit_app_env": {"CHAINLIT_APP_ROOT": "/tmp"}}
+    required = {**elsewhere, "chainlit_app_root_filesystem": "read-only"}
+    refused = run_playbook("plain_app.yml", required)
+    assert refused.returncode != 0
+    text = " ".join(refused.stdout.split())
+    assert "cannot run on a read-only root filesystem" in text, refused.stdout
+    assert "app root /tmp: .chainlit/config.toml, chainlit.md, .chainlit/translations/" in text
+    assert "set chainlit_app_root_filesystem to auto or writable" in text
+    assert host.run("docker inspect plain-next").rc != 0
+    after = container(host, "plain")
+    assert after["Id"] == before["Id"]
+    assert after["State"]["StartedAt"] == before["State"]["StartedAt"]
+
+    writable = run_playbook("plain_app.yml", elsewhere)
+    assert writable.returncode == 0, writable.stdout
+    text = " ".join(writable.stdout.split())
+    assert re.search(r"WARNING: plain on \S+ runs on a writable root filesystem", text), text
+    assert "in /tmp: .chainlit/config.toml, chainlit.md" in text
+    assert container(host, "plain")["HostConfig"]["ReadonlyRootfs"] is False
+
+    back = run_playbook("plain_app.yml")
+    assert back.returncode == 0, back.stdout
+    assert "runs on a writable root filesystem" not in back.stdout
+    assert container(host, "plain")["HostConfig"]["ReadonlyRootfs"] is True
 
 
 # A change of the requirements builds a new image: molecule/default's upgrade

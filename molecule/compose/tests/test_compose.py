@@ -349,7 +349,13 @@ def test_adopt_carries_every_chat_over_and_stops_the_compose_stack(host, run_pla
     # collection's app, chatted, resumed; its probe chat was deleted again.
     n = len(threads)
     assert f"threads: {n} in the compose database, {n} now" in adopted.stdout, adopted.stdout
-    assert "checks passed" in " ".join(adopted.stdout.split())
+    said = " ".join(adopted.stdout.split())
+    assert "checks passed" in said
+    # Adopt builds the analysis' app with the generic Dockerfile, which writes
+    # what Chainlit would write at startup: it runs on a read-only root.
+    assert "runs on a writable root filesystem" not in said, adopted.stdout
+    read_only = host.check_output("docker inspect -f '{{.HostConfig.ReadonlyRootfs}}' chainlit")
+    assert read_only == "true"
     assert managed_sql(host, THREAD_IDS).split() == threads
     assert int(managed_sql(host, STEP_COUNT)) == steps
     assert history(host, 8503) == before
