@@ -335,6 +335,44 @@ def test_a_container_that_does_not_stay_up_is_named(
     assert "JWT secret" in found[0]["cause"]
 
 
+def test_the_shutdown_of_a_read_only_release_is_not_given_as_the_cause() -> None:
+    """Chainlit removes .files when it stops, which fails on the tmpfs of a
+    read-only root; the error before it is the one that says why."""
+    facts = healthy()
+    facts["container"]["State"] = {"Status": "exited", "Running": False, "ExitCode": 3}
+    facts["logs"] += (
+        "ValueError: You must provide a JWT secret in the environment.\n"
+        "Traceback (most recent call last):\n"
+        '  File "/opt/venv/lib/python3.11/site-packages/chainlit/server.py", line 192\n'
+        "    shutil.rmtree(FILES_DIRECTORY)\n"
+        "OSError: [Errno 30] Read-only file system: '/app/.files'\n"
+        "\n"
+        "ERROR:    Application shutdown failed. Exiting.\n"
+    )
+    found = classify.findings(facts)
+    assert [item["id"] for item in found] == ["container_not_running"]
+    assert "JWT secret" in found[0]["cause"], found[0]["cause"]
+    assert "Read-only" not in found[0]["cause"] and "shutdown" not in found[0]["cause"]
+
+
+def test_an_app_that_writes_on_a_read_only_root_is_named_with_the_path() -> None:
+    """A container of the operator's own, read-only without a tmpfs on .files
+    (compose `read_only: true`): Chainlit cannot make it at import."""
+    facts = healthy()
+    facts["container"]["State"] = {"Status": "restarting", "Running": True, "Restarting": True}
+    facts["container"]["RestartCount"] = 4
+    facts["logs"] += (
+        "Traceback (most recent call last):\n"
+        '  File "/opt/venv/lib/python3.11/site-packages/chainlit/config.py", line 62\n'
+        "    FILES_DIRECTORY.mkdir(exist_ok=True)\n"
+        "OSError: [Errno 30] Read-only file system: '/app/.files'\n"
+    )
+    found = classify.findings(facts)
+    assert [item["id"] for item in found] == ["container_restarting", "app_writes_read_only_root"]
+    assert "'/app/.files'" in found[1]["finding"]
+    assert "chainlit_app_writable_paths" in found[1]["fix"]
+
+
 def test_an_unhealthy_container_is_named_with_its_check() -> None:
     facts = healthy()
     facts["container"]["State"]["Health"] = {

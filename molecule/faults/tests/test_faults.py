@@ -130,6 +130,17 @@ FAULTS = [
         f"--env-file {ENV} -p 127.0.0.1:$port:8000 $img",
         undo=UNDO_APP,
     ),
+    # The container recreated by hand with --read-only, as hardening guides
+    # advise, and no tmpfs: Chainlit cannot make <app root>/.files at import
+    # (Chainlit issue #867: "OSError: [Errno 30] Read-only file system:
+    # '/app/.files'", a Cloud Run mount made the app directory read-only).
+    Fault(
+        "app_writes_read_only_root",
+        f"{SAVE_APP} && " + run_app(options="--read-only"),
+        also={"container_not_running", "container_restarting"},
+        settle="sleep 5",
+        undo=UNDO_APP,
+    ),
     # PostgreSQL listens on the loopback only (its Debian default).
     Fault(
         "database_refused",

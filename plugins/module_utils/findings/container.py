@@ -54,6 +54,18 @@ entry(
     "`docker start {name}`).",
 )
 entry(
+    "app_writes_read_only_root",
+    CONCERN,
+    "the container stops, restarts or turns unhealthy; its log says 'Read-only file system'",
+    "The container's root filesystem is read-only and the app writes where nothing writable is "
+    "mounted: Chainlit makes <app root>/.files when it starts, and writes "
+    ".chainlit/config.toml, its translations and chainlit.md when the image lacks them.",
+    f"Run {DEPLOY}: it mounts tmpfs on /tmp and on the app root's .files, and runs an image "
+    "that lacks Chainlit's files writable; list any other path the app writes in "
+    "chainlit_app_writable_paths. A container of your own: mount a tmpfs on the path the log "
+    "names (compose: `tmpfs: [<path>]`), or drop `read_only`.",
+)
+entry(
     "container_unhealthy",
     CONCERN,
     "`docker ps` shows the app (unhealthy)",
@@ -85,6 +97,13 @@ def findings(facts: Mapping[str, Any], logs: Mapping[str, str]) -> list[dict[str
     restarts = int(container.get("RestartCount") or 0)
     last_log = logs.get("last_error", "")
     log_note = f"Its log says: {last_log}." if last_log else ""
+    read_only = logs.get("app_writes_read_only_root", "")
+    # Named beside the container's state, which it explains.
+    written = (
+        [make("app_writes_read_only_root", f"container {name}'s log says: {read_only}", name=name)]
+        if read_only
+        else []
+    )
     if state.get("Restarting") or state.get("Status") == "restarting" or restarts > 0:
         return [
             make(
@@ -93,7 +112,8 @@ def findings(facts: Mapping[str, Any], logs: Mapping[str, str]) -> list[dict[str
                 f"{restarts} times (last exit code {state.get('ExitCode', '?')})",
                 log_note,
                 name=name,
-            )
+            ),
+            *written,
         ]
     if not state.get("Running"):
         return [
@@ -104,7 +124,8 @@ def findings(facts: Mapping[str, Any], logs: Mapping[str, str]) -> list[dict[str
                 f"finished {state.get('FinishedAt', '?')})",
                 log_note,
                 name=name,
-            )
+            ),
+            *written,
         ]
     if health == "unhealthy":
         checks = (state.get("Health") or {}).get("Log") or [{}]
@@ -123,7 +144,8 @@ def findings(facts: Mapping[str, Any], logs: Mapping[str, str]) -> list[dict[str
                 if answers
                 else "",
                 name=name,
-            )
+            ),
+            *written,
         ]
     direct = facts.get("direct_health") or {}
     probe = direct or facts.get("health") or {}

@@ -21,9 +21,19 @@ LOG_PATTERNS = {
         re.I,
     ),
     "auth_secret_missing": re.compile(r"CHAINLIT_AUTH_SECRET|JWT secret", re.I),
+    "app_writes_read_only_root": re.compile(r"Read-only file system"),
 }
 # A line that says why a process stopped: "ValueError: ...", "ERROR ...", "CRITICAL ...".
 ERROR_LINE = re.compile(r"^\s*(?:[\w.]*(?:Error|Exception)\b|.*\b(?:ERROR|CRITICAL)\b)")
+# What every stop of a release on a read-only root logs, after the stop was
+# asked for: Chainlit's removal of .files at shutdown (server.py, lifespan)
+# fails on its tmpfs. Never a cause; the same error at import is one.
+SHUTDOWN_NOISE = re.compile(
+    r"^.*Traceback \(most recent call last\):\n(?:(?!.*Traceback).*\n)*?"
+    r".*rmtree\(FILES_DIRECTORY\)\n(?:(?!.*Traceback).*\n)*?"
+    r".*Application shutdown failed\. Exiting\.?.*(?:\n|$)",
+    re.MULTILINE,
+)
 # "2026/11/25 00:38:02 [emerg] 8843#8843: " before each line nginx -t prints.
 NGINX_LOG_PREFIX = re.compile(r"^\d{4}/\d\d/\d\d \d\d:\d\d:\d\d (\[\w+\]) \d+#\d+: ")
 
@@ -36,7 +46,7 @@ def log_evidence(logs: str) -> dict[str, str]:
     """Last log line matching each known fault, and the last error line
     ("last_error"), masked and shortened."""
     evidence: dict[str, str] = {}
-    for line in (logs or "").splitlines():
+    for line in SHUTDOWN_NOISE.sub("", logs or "").splitlines():
         short = one_line(line)
         for fid, pattern in LOG_PATTERNS.items():
             if pattern.search(line):
