@@ -1,6 +1,8 @@
-"""Filter: the variables of a host that look like an input of the collection's
-roles but that no role declares (a misspelt chainlit_app_databse_url is
-otherwise silently ignored), each with the declared name it most resembles."""
+"""Filters on the collection's roles' inputs (their argument specs): the
+variables of a host that look like an input but that no role declares (a
+misspelt chainlit_app_databse_url is otherwise silently ignored), each with the
+declared name it most resembles; and the inputs of one role, which a role
+fingerprints to check them once per run."""
 
 from __future__ import annotations
 
@@ -11,7 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from ansible.errors import AnsibleFilterError
 
+# libyaml's loader when PyYAML has it: each forked task parses the specs again.
+LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 ROLES_DIR = Path(__file__).resolve().parents[2] / "roles"
 # Set by the roles themselves as results for the playbooks (documented in
 # each role's README), not inputs.
@@ -30,7 +35,7 @@ def declared() -> dict[str, frozenset[str]]:
     found: dict[str, set[str]] = {}
     for spec_file in sorted(ROLES_DIR.glob("*/meta/argument_specs.yml")):
         role = spec_file.parent.parent.name
-        specs = (yaml.safe_load(spec_file.read_text()) or {}).get("argument_specs") or {}
+        specs = (yaml.load(spec_file.read_text(), Loader=LOADER) or {}).get("argument_specs") or {}
         names = found.setdefault(f"{role}_", set())
         for entry in specs.values():
             names.update((entry or {}).get("options") or {})
@@ -55,6 +60,17 @@ def undeclared_variables(names: Iterable[str]) -> list[dict[str, str]]:
     return out
 
 
+def role_inputs(role: str) -> list[str]:
+    """Every option the role's argument specs declare, sorted."""
+    try:
+        return sorted(declared()[f"{role}_"])
+    except KeyError:
+        raise AnsibleFilterError(f"the collection has no role {role}") from None
+
+
 class FilterModule:
     def filters(self) -> dict[str, Any]:
-        return {"chainlit_undeclared_variables": undeclared_variables}
+        return {
+            "chainlit_undeclared_variables": undeclared_variables,
+            "chainlit_role_inputs": role_inputs,
+        }

@@ -42,6 +42,20 @@ options:
         holds, in one call.
     type: bool
     default: false
+  containers:
+    description:
+      - Also report the app's serving, next and previous containers in the shape
+        of community.docker.docker_container_info (C(exists), C(container)),
+        holding only what a release decides on - ID, image, state, labels and
+        published ports, never the environment - in one C(docker inspect).
+    type: bool
+    default: false
+  image:
+    description:
+      - Also report whether the host has this image, in the shape of
+        community.docker.docker_image_info (C(images), a list of C(Id)).
+    type: str
+    default: ""
 """
 
 EXAMPLES = r"""
@@ -76,6 +90,19 @@ ports:
       without Docker or without the container).
   returned: when O(ports=true)
   type: dict
+containers:
+  description:
+    - C(serving), C(next) and C(previous), each C(exists) and C(container)
+      (C(Id), C(Name), C(Image), C(State.Running), C(State.Status),
+      C(Config.Labels), C(HostConfig.PortBindings), C(NetworkSettings.Ports));
+      C(container) is empty when it does not exist or there is no Docker.
+  returned: when O(containers=true)
+  type: dict
+image:
+  description:
+    - C(name) and C(images), the list of C({Id}) of O(image) on the host (empty when absent).
+  returned: when O(image) is given
+  type: dict
 """
 
 
@@ -84,6 +111,8 @@ def main() -> None:
         argument_spec={
             "name": {"type": "str", "default": ""},
             "ports": {"type": "bool", "default": False},
+            "containers": {"type": "bool", "default": False},
+            "image": {"type": "str", "default": ""},
         },
         supports_check_mode=True,
     )
@@ -110,26 +139,84 @@ def main() -> None:
         )
     except (OSError, ValueError, KeyError) as error:
         module.fail_json(msg=f"cannot read {manifest}: {error}", **result)
+    names = result["release"]["containers"]
+    docker = module.get_bin_path("docker")
+    containers = (
+        container_states(module, docker, names)
+        if module.params["containers"] or module.params["ports"]
+        else {}
+    )
+    if module.params["containers"]:
+        result["containers"] = containers
     if module.params["ports"]:
         result["ports"] = {
             "listening": host_ports.read_listening_ports(),
             "site_exists": Path(result["release"]["nginx_site"]).exists(),
-            "serving": serving_ports(module, result["release"]["containers"]["serving"]),
+            "serving": sorted(
+                {
+                    int(binding["port"])
+                    for binding in evidence.published(containers["serving"]["container"])
+                }
+            ),
+        }
+    if module.params["image"]:
+        result["image"] = {
+            "name": module.params["image"],
+            "images": image_ids(module, docker, module.params["image"]),
         }
     module.exit_json(**result)
 
 
-def serving_ports(module: AnsibleModule, container: str) -> list[int]:
-    """Host ports the container publishes; none without Docker or the container.
-    The inspect output holds the container's environment: only ports leave here."""
-    docker = module.get_bin_path("docker")
+def container_states(
+    module: AnsibleModule, docker: str | None, names: dict[str, str]
+) -> dict[str, dict[str, Any]]:
+    """The containers of names ({serving: name, ...}) in one docker inspect, each
+    {exists, container} with only what a release decides on (sanitize)."""
+    found: list[dict[str, Any]] = []
+    if docker:
+        # Exit code 1 when any is missing; the others are printed all the same.
+        _, out, _ = module.run_command([docker, "container", "inspect", *names.values()])
+        try:
+            found = json.loads(out or "[]") or []
+        except ValueError:
+            found = []
+    return by_name(found, names)
+
+
+def by_name(found: list[dict[str, Any]], names: dict[str, str]) -> dict[str, dict[str, Any]]:
+    """{role: {exists, container}} for names ({role: container name}) among found
+    (docker inspect's output)."""
+    named = {str(item.get("Name", "")).lstrip("/"): item for item in found}
+    return {
+        role: {"exists": name in named, "container": sanitize(named.get(name))}
+        for role, name in names.items()
+    }
+
+
+def sanitize(container: dict[str, Any] | None) -> dict[str, Any]:
+    """What a release decides on; never the environment, which holds the secrets."""
+    if not container:
+        return {}
+    state = container.get("State") or {}
+    return {
+        "Id": container.get("Id", ""),
+        "Name": str(container.get("Name", "")).lstrip("/"),
+        "Image": container.get("Image", ""),
+        "State": {"Running": bool(state.get("Running")), "Status": state.get("Status", "")},
+        "Config": {"Labels": (container.get("Config") or {}).get("Labels") or {}},
+        "HostConfig": {
+            "PortBindings": (container.get("HostConfig") or {}).get("PortBindings") or {}
+        },
+        "NetworkSettings": {"Ports": (container.get("NetworkSettings") or {}).get("Ports") or {}},
+    }
+
+
+def image_ids(module: AnsibleModule, docker: str | None, image: str) -> list[dict[str, str]]:
+    """[{Id}] of the image on the host; [] when it is absent or there is no Docker."""
     if not docker:
         return []
-    rc, out, _ = module.run_command([docker, "inspect", container])
-    if rc != 0:
-        return []
-    found = (json.loads(out or "[]") or [{}])[0]
-    return sorted({int(binding["port"]) for binding in evidence.published(found)})
+    rc, out, _ = module.run_command([docker, "image", "inspect", "--format", "{{.Id}}", image])
+    return [{"Id": line} for line in out.split() if line] if rc == 0 else []
 
 
 if __name__ == "__main__":
