@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
+from ansible.errors import AnsibleFilterError
 from ansible.plugins.filter.core import get_hash
+from ansible_collections.chainlit_deploy.stack.plugins.filter.host_state import path_differs
 from ansible_collections.chainlit_deploy.stack.plugins.modules import chainlit_host_state as state
 
 
@@ -47,3 +50,29 @@ def test_dpkg_status_is_read_per_package_multiarch_names_included(monkeypatch, t
     monkeypatch.setenv("PATH", str(tmp_path))
     found = state.package_states(["nginx", "python3-requests", "docker.io", "absent"])
     assert found == {"nginx": "ii", "python3-requests": "ii", "docker.io": "rc", "absent": ""}
+
+
+def test_path_differs_compares_what_a_task_would_make_with_what_the_host_has(tmp_path):
+    text = "listen_addresses = '127.0.0.1'\n"
+    path = tmp_path / "50-ansible.conf"
+    path.write_text(text, encoding="utf-8")
+    path.chmod(0o644)
+    found = state.path_state(str(path))
+    me = (found["owner"], found["group"])
+    assert not path_differs(found, "file", *me, "0644", text)
+    assert not path_differs(found, "file", *me, "0644", checksum=get_hash(text, "sha1"))
+    # Each of content, mode, owner and type makes it differ.
+    assert path_differs(found, "file", *me, "0644", text + "\n")
+    assert path_differs(found, "file", *me, "0640", text)
+    assert path_differs(found, "file", "nobody", me[1], "0644", text)
+    assert path_differs(found, "directory", *me, "0644")
+    assert path_differs(state.path_state(str(tmp_path / "absent")), "file", *me, "0644", text)
+    directory = state.path_state(str(tmp_path))
+    assert not path_differs(directory, "directory", *me, directory["mode"])
+
+
+def test_path_differs_refuses_a_file_without_content_or_checksum():
+    with pytest.raises(AnsibleFilterError, match="content or its checksum"):
+        path_differs({}, "file", "root", "root", "0644")
+    with pytest.raises(AnsibleFilterError, match="kind must be"):
+        path_differs({}, "socket", "root", "root", "0644")
