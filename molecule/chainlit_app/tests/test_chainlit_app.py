@@ -87,6 +87,21 @@ def test_the_container_is_hardened_by_default(host):
     assert re.search(r"^NoNewPrivs:\s+1$", status, re.MULTILINE), status
 
 
+def test_another_container_on_the_host_cannot_reach_the_apps_container(host):
+    """The docker role's icc: false: the app's container answers the host (and
+    nginx), not a container beside it on the default bridge."""
+    live = container(host)
+    address = next(iter(live["NetworkSettings"]["Networks"].values()))["IPAddress"]
+    connect = (
+        "-c 'import socket, sys; socket.create_connection((sys.argv[1], 8000), 3); "
+        f'print("open")\' {address}'
+    )
+    run = f"docker run --rm --entrypoint python3 {{}} {live['Image']} {connect}"
+    assert host.run(run.format("--network host")).stdout.strip() == "open"
+    other = host.run(run.format(""))
+    assert other.rc != 0 and "open" not in other.stdout, other
+
+
 def test_the_root_filesystem_is_read_only_but_uploads_and_tmp_are_writable(host):
     """The reference image holds what Chainlit writes at startup, so auto runs
     it read-only, with tmpfs where the app writes."""

@@ -12,6 +12,7 @@ EXPECTED_DAEMON = {
     "log-driver": "json-file",
     "log-opts": {"max-size": "5m", "max-file": "2"},
     "live-restore": True,
+    "icc": False,
 }
 
 
@@ -52,6 +53,36 @@ def test_image_from_archive_runs_a_container(host):
     )
     assert out.rc == 0, out.stderr
     assert out.stdout.strip() == "hello from the inner engine"
+
+
+# From a container (or the host, with --network host), connect to an address.
+CONNECT = (
+    "python3 -c 'import socket, sys; socket.create_connection((sys.argv[1], 8080), 3); "
+    'print("open")\' '
+)
+
+
+def test_containers_on_the_default_bridge_cannot_reach_one_another(host):
+    """icc: false. The host still reaches the container (nginx reaches the
+    app's through its published port)."""
+    host.run_expect([0], f"docker image inspect {ARCHIVE_IMAGE} || docker load -i {ARCHIVE}")
+    host.run("docker rm -f icc-server")
+    host.run_expect(
+        [0], f"docker run -d --name icc-server {ARCHIVE_IMAGE} python3 -m http.server 8080"
+    )
+    try:
+        address = host.check_output(
+            "docker inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}' "
+            "icc-server"
+        )
+        from_host = f"docker run --rm --network host {ARCHIVE_IMAGE} {CONNECT} {address}"
+        host.run_expect(
+            [0], f"for i in $(seq 40); do {from_host} && exit 0; sleep 0.5; done; exit 1"
+        )
+        other = host.run(f"docker run --rm {ARCHIVE_IMAGE} {CONNECT} {address}")
+        assert other.rc != 0 and "open" not in other.stdout, other
+    finally:
+        host.run("docker rm -f icc-server")
 
 
 def test_containers_get_the_configured_log_rotation(host):
