@@ -133,7 +133,7 @@ def project(tmp_path_factory) -> Path:
         os.link(archive, images / archive.name)
     (project / "ansible.cfg").write_text(
         "[defaults]\ninterpreter_python = auto_silent\nhost_key_checking = true\n"
-        "callbacks_enabled = ansible.posix.profile_tasks\n"
+        "callbacks_enabled = ansible.posix.profile_tasks, chainlit_deploy.stack.preload\n"
         "[ssh_connection]\npipelining = true\n"
     )
     (project / "alice-password").write_text(ALICE)
