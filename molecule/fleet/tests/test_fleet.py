@@ -227,24 +227,15 @@ def chats(project: Path, seconds: float) -> dict:
     return json.loads(done.stdout)
 
 
-def roll(project: Path, name: str) -> dict:
-    """A rolling playbook while users chat through the load balancer
-    (bench/fleet_roll), its output kept in artifacts/: no probe and no chat
-    failed, app1 was put back before app2 began, no user, thread or step was
-    lost. Returns the figures."""
-    before = data()
-    out = project / f"{name}.json"
+def bench(project: Path, artifact: str, script: str, *args: str) -> subprocess.CompletedProcess:
+    """A script of bench/ run in the operator's project with its environment
+    and the vault password file; its output printed and kept in
+    artifacts/<artifact>."""
     done = subprocess.run(
         [
             "python3",
-            str(ROOT / "bench" / "fleet_roll"),
-            "-i",
-            "inventory/production",
-            *as_alice(project),
-            "--playbook",
-            name,
-            "--out",
-            str(out),
+            str(ROOT / "bench" / script),
+            *args,
             "--",
             "--vault-password-file",
             "vault-password",
@@ -256,7 +247,29 @@ def roll(project: Path, name: str) -> dict:
     )
     print(done.stdout)
     (ROOT / "artifacts").mkdir(exist_ok=True)
-    (ROOT / "artifacts" / f"fleet-{name}.txt").write_text(done.stdout)
+    (ROOT / "artifacts" / artifact).write_text(done.stdout + done.stderr)
+    return done
+
+
+def roll(project: Path, name: str) -> dict:
+    """A rolling playbook while users chat through the load balancer
+    (bench/fleet_roll), its output kept in artifacts/: no probe and no chat
+    failed, app1 was put back before app2 began, no user, thread or step was
+    lost. Returns the figures."""
+    before = data()
+    out = project / f"{name}.json"
+    done = bench(
+        project,
+        f"fleet-{name}.txt",
+        "fleet_roll",
+        "-i",
+        "inventory/production",
+        *as_alice(project),
+        "--playbook",
+        name,
+        "--out",
+        str(out),
+    )
     figures = json.loads(out.read_text())
     assert done.returncode == 0, figures["output"][-5000:]
     assert figures["health"]["failed"] == 0, figures["health"]
@@ -372,33 +385,22 @@ def test_deploy_over_ssh_gives_every_app_host_the_same_release(project):
 
     # A rerun changes nothing on any host: twice, timed by bench/noop_deploy
     # (#11), its figures kept in artifacts/.
-    bench = subprocess.run(
-        [
-            "python3",
-            str(ROOT / "bench" / "noop_deploy"),
-            "--project",
-            str(project),
-            "--inventory",
-            "inventory/production",
-            "--playbook",
-            "chainlit_deploy.stack.deploy",
-            "--runs",
-            "2",
-            "--",
-            "--vault-password-file",
-            "vault-password",
-        ],
-        cwd=project,
-        env=operator_env(project),
-        capture_output=True,
-        text=True,
+    timed = bench(
+        project,
+        "fleet-noop-deploy.txt",
+        "noop_deploy",
+        "--project",
+        str(project),
+        "--inventory",
+        "inventory/production",
+        "--playbook",
+        "chainlit_deploy.stack.deploy",
+        "--runs",
+        "2",
     )
-    print(bench.stdout)
-    (ROOT / "artifacts").mkdir(exist_ok=True)
-    (ROOT / "artifacts" / "fleet-noop-deploy.txt").write_text(bench.stdout + bench.stderr)
-    assert bench.returncode == 0, (bench.stdout + bench.stderr)[-3000:]
-    runs = [line for line in bench.stdout.splitlines() if line.startswith("run ")]
-    assert len(runs) == 2, bench.stdout
+    assert timed.returncode == 0, (timed.stdout + timed.stderr)[-3000:]
+    runs = [line for line in timed.stdout.splitlines() if line.startswith("run ")]
+    assert len(runs) == 2, timed.stdout
     assert all(" hosts 4 " in line and line.endswith(" changed 0") for line in runs), runs
 
 
