@@ -27,6 +27,8 @@ CAPTURE = (
     "port=$(docker inspect -f '{{range .HostConfig.PortBindings}}{{(index . 0).HostPort}}{{end}}'"
     " chainlit) && "
 )
+# The app's Docker network (role docker's docker_app_network).
+APP_NETWORK = "chainlit"
 # The slot port the serving container does not use (chainlit_app_slot_ports).
 OTHER_SLOT = '$(test "$port" = 8601 && echo 8602 || echo 8601)'
 # Images the faults commit; a release's `docker image prune` may have removed
@@ -36,9 +38,10 @@ FAULT_IMAGES = ("chainlit-fault:no-asyncpg", "chainlit-fault:no-auth", "chainlit
 
 
 def app_container(name: str, image: str, port: str, options: str = "") -> str:
-    """docker run of the app from the (edited) .env, published on the loopback at `port`."""
+    """docker run of the app from the (edited) .env, published on the loopback at
+    `port`, on the app's network as the role runs it (PostgreSQL admits no other)."""
     return (
-        f"docker run -d --name {name} --env-file {ENV} "
+        f"docker run -d --name {name} --env-file {ENV} --network {APP_NETWORK} "
         f"--add-host host.docker.internal:host-gateway -p 127.0.0.1:{port}:8000 {options} {image}"
     )
 

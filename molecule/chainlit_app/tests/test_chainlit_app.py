@@ -88,18 +88,40 @@ def test_the_container_is_hardened_by_default(host):
 
 
 def test_another_container_on_the_host_cannot_reach_the_apps_container(host):
-    """The docker role's icc: false: the app's container answers the host (and
-    nginx), not a container beside it on the default bridge."""
+    """The app runs on its own network (role docker's docker_app_network,
+    enable_icc false): it answers the host (and nginx), not a container on
+    the default bridge, nor one beside it on its own network."""
     live = container(host)
-    address = next(iter(live["NetworkSettings"]["Networks"].values()))["IPAddress"]
+    assert list(live["NetworkSettings"]["Networks"]) == ["chainlit"]
+    address = live["NetworkSettings"]["Networks"]["chainlit"]["IPAddress"]
     connect = (
         "-c 'import socket, sys; socket.create_connection((sys.argv[1], 8000), 3); "
         f'print("open")\' {address}'
     )
     run = f"docker run --rm --entrypoint python3 {{}} {live['Image']} {connect}"
     assert host.run(run.format("--network host")).stdout.strip() == "open"
-    other = host.run(run.format(""))
-    assert other.rc != 0 and "open" not in other.stdout, other
+    for network in ("bridge", "chainlit"):
+        other = host.run(run.format(f"--network {network}"))
+        assert other.rc != 0 and "open" not in other.stdout, (network, other)
+
+
+def test_postgresql_admits_the_apps_network_and_not_the_default_bridge(host):
+    """pg_hba.conf admits the app's network alone: the same login, with the
+    app's own URL, works from a container on it and is refused from docker0."""
+    live = container(host)
+    login = (
+        "-c 'import asyncio, os, asyncpg; "
+        'asyncio.run(asyncpg.connect(os.environ["DATABASE_URL"], timeout=10)); '
+        'print("in")\''
+    )
+    run = (
+        f"docker run --rm --env-file {ENV_FILE} --add-host host.docker.internal:host-gateway "
+        f"--entrypoint python3 {{}} {live['Image']} {login}"
+    )
+    admitted = host.run(run.format("--network chainlit"))
+    assert admitted.stdout.strip() == "in", admitted
+    refused = host.run(run.format("--network bridge"))
+    assert refused.rc != 0 and "no pg_hba.conf entry" in refused.stderr, refused
 
 
 def test_the_root_filesystem_is_read_only_but_uploads_and_tmp_are_writable(host):

@@ -85,6 +85,39 @@ def test_containers_on_the_default_bridge_cannot_reach_one_another(host):
         host.run("docker rm -f icc-server")
 
 
+def test_the_apps_network_is_a_bridge_of_its_own_without_icc(host):
+    """docker_app_network: the network chainlit on the host's bridge chainlit0,
+    whose containers cannot reach one another; the host reaches them."""
+    options = json.loads(
+        host.check_output("docker network inspect chainlit -f '{{json .Options}}'")
+    )
+    assert options["com.docker.network.bridge.name"] == "chainlit0"
+    assert options["com.docker.network.bridge.enable_icc"] == "false"
+    assert host.interface("chainlit0").exists
+    host.run_expect([0], f"docker image inspect {ARCHIVE_IMAGE} || docker load -i {ARCHIVE}")
+    host.run("docker rm -f icc-app")
+    host.run_expect(
+        [0],
+        f"docker run -d --name icc-app --network chainlit {ARCHIVE_IMAGE} "
+        "python3 -m http.server 8080",
+    )
+    try:
+        address = host.check_output(
+            "docker inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}' icc-app"
+        )
+        from_host = f"docker run --rm --network host {ARCHIVE_IMAGE} {CONNECT} {address}"
+        host.run_expect(
+            [0], f"for i in $(seq 40); do {from_host} && exit 0; sleep 0.5; done; exit 1"
+        )
+        for network in ("chainlit", "bridge"):
+            other = host.run(
+                f"docker run --rm --network {network} {ARCHIVE_IMAGE} {CONNECT} {address}"
+            )
+            assert other.rc != 0 and "open" not in other.stdout, (network, other)
+    finally:
+        host.run("docker rm -f icc-app")
+
+
 def test_containers_get_the_configured_log_rotation(host):
     host.run_expect([0], f"docker image inspect {ARCHIVE_IMAGE} || docker load -i {ARCHIVE}")
     cid = host.check_output(f"docker run -d {ARCHIVE_IMAGE} sleep 30")
@@ -155,6 +188,16 @@ def test_unknown_option_is_refused_by_the_engine_and_engine_untouched(host, run_
     assert_refused(
         host, run_playbook, {"no-such-option": True}, "failed to validate", "no-such-option"
     )
+
+
+def test_a_bridge_name_linux_would_refuse_is_refused_before_any_change(host, run_playbook):
+    before = engine_state(host), host.check_output("docker network ls -q | sort")
+    result = run_playbook("converge.yml", {"docker_app_network_bridge": "chainlit-bridge0"})
+    assert result.returncode != 0
+    assert "docker_app_network_bridge ('chainlit-bridge0') an interface name of 1 to 15" in (
+        " ".join(result.stdout.split())
+    )
+    assert (engine_state(host), host.check_output("docker network ls -q | sort")) == before
 
 
 GATEWAY_OF = (

@@ -28,7 +28,7 @@ from fault_injection import (
 DB = f"{PSQL} -d chainlit"
 HBA = "$(ls /etc/postgresql/*/main/pg_hba.conf)"
 SETTINGS = "$(ls /etc/postgresql/*/main/conf.d/50-ansible.conf)"
-BRIDGE = "$(docker network inspect bridge -f '{{(index .IPAM.Config 0).Subnet}}')"
+APP_SUBNET = "$(docker network inspect chainlit -f '{{(index .IPAM.Config 0).Subnet}}')"
 
 # The app's password, from the .env saved by SAVE_APP (URL-encoded there), set
 # again on its role: through psql's stdin, where :'pw' quotes it.
@@ -42,10 +42,10 @@ RESTORE_PASSWORD = (
 # Faults with an undo go to heal_together in this order: the ones that need a
 # session in the app's database come before the one that closes it.
 FAULTS = [
-    # A hand edit of pg_hba.conf drops the line of the containers' network.
+    # A hand edit of pg_hba.conf drops the line of the app's network.
     Fault(
         "pg_hba_no_entry",
-        f'cp {HBA} /tmp/hba.orig && subnet={BRIDGE} && grep -vF "$subnet" {HBA} > /tmp/hba '
+        f'cp {HBA} /tmp/hba.orig && subnet={APP_SUBNET} && grep -vF "$subnet" {HBA} > /tmp/hba '
         f'&& cat /tmp/hba > {HBA} && {PSQL} -c "SELECT pg_reload_conf()" >/dev/null '
         f"&& {END_APP_SESSIONS}",
         undo=f'cat /tmp/hba.orig > {HBA} && {PSQL} -c "SELECT pg_reload_conf()" >/dev/null',

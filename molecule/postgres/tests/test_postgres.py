@@ -1,7 +1,7 @@
 """What the postgres role promises, checked on the converged instance.
 
 The server runs and survives a restart of the machine; it is reachable only
-from loopback and Docker's default bridge; each app logs in to its own
+from loopback and the app's Docker network (not docker0); each app logs in to its own
 database with its password (even one full of URL-reserved characters) and
 with nothing else; reruns change nothing; a configuration the server would
 refuse never reaches it; no password appears in Ansible's output. Tests run in
@@ -31,6 +31,8 @@ OWNERS = sorted({database["owner"] for database in DATABASES})
 
 # Made by prepare.yml.
 CLIENT_IMAGE = "postgres-test-client:latest"
+# The app's network, which the docker role creates (docker_app_network).
+APP_NETWORK = "chainlit"
 DENIED_NETWORK = "postgres-test-denied"
 
 VERSION_OF_DISTRO = {"debian12": "15", "debian13": "17", "ubuntu2404": "16"}
@@ -171,21 +173,28 @@ def test_the_reserved_password_has_every_character_a_url_must_escape(
 
 
 @pytest.mark.parametrize("database", DATABASES, ids=[d["name"] for d in DATABASES])
-def test_a_container_on_the_default_bridge_logs_in_with_a_url(
+def test_a_container_on_the_apps_network_logs_in_with_a_url(
     host: Host, gateway: str, passwords: dict[str, str], database: dict[str, str]
 ) -> None:
+    """From the app's network (role docker's docker_app_network), at the
+    docker0 address host.docker.internal stands for, as the app does."""
     owner = database["owner"]
     url = database_url(owner, passwords[owner], gateway, database["name"])
-    login = login_from_container(host, "bridge", url)
+    login = login_from_container(host, APP_NETWORK, url)
     assert login.rc == 0, login.stderr
     assert login.stdout.strip() == owner
 
 
+# Docker's default bridge (docker0) too: any container started with a plain
+# `docker run` lands there, and must not log in even with the password.
+@pytest.mark.parametrize(
+    "network", [DENIED_NETWORK, "bridge"], ids=["user-defined", "default-bridge"]
+)
 def test_a_container_on_another_network_is_refused(
-    host: Host, gateway: str, passwords: dict[str, str]
+    host: Host, gateway: str, passwords: dict[str, str], network: str
 ) -> None:
     url = database_url("chainlit", passwords["chainlit"], gateway, "chainlit")
-    login = login_from_container(host, DENIED_NETWORK, url)
+    login = login_from_container(host, network, url)
     assert login.rc != 0
     assert "no pg_hba.conf entry" in login.stderr
 
@@ -297,10 +306,14 @@ def test_a_setting_that_allows_it_is_applied_by_a_reload_only(
 
 
 def tls_login_from_container(host: Host, url: str) -> CommandResult:
-    """A login from a container on the default bridge; prints whether it uses TLS."""
+    """A login from a container on the app's network; prints whether it uses TLS."""
     query = "SELECT ssl, version FROM pg_stat_ssl WHERE pid = pg_backend_pid()"
     return host.run(
-        "docker run --rm --network bridge %s psql -X -w %s -tAc %s", CLIENT_IMAGE, url, query
+        "docker run --rm --network %s %s psql -X -w %s -tAc %s",
+        APP_NETWORK,
+        CLIENT_IMAGE,
+        url,
+        query,
     )
 
 
@@ -372,7 +385,7 @@ def test_with_ssl_the_app_networks_log_in_over_tls_only(
     finally:
         off = run_playbook("converge.yml")
     assert off.returncode == 0, off.stdout
-    plain = login_from_container(host, "bridge", url + "&sslmode=disable")
+    plain = login_from_container(host, APP_NETWORK, url + "&sslmode=disable")
     assert plain.rc == 0, plain.stderr
 
 
@@ -399,6 +412,6 @@ def test_the_server_comes_back_after_the_instance_restarts(
     assert host.service(f"postgresql@{version}-main").is_running
     test_it_listens_on_loopback_and_the_bridge_gateway_only(host, gateway)
     url = database_url("chainlit", passwords["chainlit"], gateway, "chainlit")
-    login = login_from_container(host, "bridge", url)
+    login = login_from_container(host, APP_NETWORK, url)
     assert login.rc == 0, login.stderr
     assert login.stdout.strip() == "chainlit"

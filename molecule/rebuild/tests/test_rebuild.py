@@ -216,7 +216,7 @@ def test_a_deploy_after_a_switch_interrupted_before_the_rename_fails_no_request(
     host.run_expect([0], f"docker rename {APP} {APP}-next")
     host.run_expect(
         [0],
-        f"docker run -d --name {APP} --env-file /opt/chainlit/.env "
+        f"docker run -d --name {APP} --env-file /opt/chainlit/.env --network chainlit "
         f"--add-host host.docker.internal:host-gateway -p 127.0.0.1:{other}:8000 {image}",
     )
     assert through_nginx(host)[0] == 200

@@ -52,8 +52,8 @@ entry(
     "login and History hang for a minute, then fail",
     "Connections from the app's container to the database are dropped on the way (a firewall, "
     "e.g. ufw's default deny on the Docker bridge), so asyncpg waits until it gives up.",
-    "Allow the app's network to the database port (`ufw allow in on docker0 to any port "
-    "5432 proto tcp`, or the matching nftables rule).",
+    "Allow the app's network to the database port (`ufw allow in on chainlit0 to any port "
+    "5432 proto tcp` for the app's bridge, or the matching nftables rule).",
 )
 entry(
     "database_ssl_refused",
@@ -89,10 +89,12 @@ entry(
     "nothing is saved; the log says 'no pg_hba.conf entry for host'",
     "pg_hba.conf has no line admitting the app's connection (its address, user and database): "
     "the line for the container's network was removed, or the container runs on a network "
-    "pg_hba.conf does not list. A login from the database host itself matches another line, "
-    "so it does not show this.",
-    f"Run {DEPLOY}: the postgres role writes pg_hba.conf for postgres_app_networks "
-    "(add the container's network there when it is not Docker's default bridge).",
+    "pg_hba.conf does not list (such as Docker's default bridge, when it was recreated by hand "
+    "with a plain `docker run`: only the app's network, chainlit, is admitted). A login from "
+    "the database host itself matches another line, so it does not show this.",
+    f"Run {DEPLOY}: the postgres role writes pg_hba.conf for postgres_app_networks (the app's "
+    "network), and the app role releases the container on that network "
+    "(chainlit_app_docker_network).",
 )
 entry(
     "pg_hba_rejects",
