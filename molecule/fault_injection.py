@@ -37,21 +37,26 @@ OTHER_SLOT = '$(test "$port" = 8601 && echo 8602 || echo 8601)'
 FAULT_IMAGES = ("chainlit-fault:no-asyncpg", "chainlit-fault:no-auth", "chainlit-fault:persistence")
 
 
-def app_container(name: str, image: str, port: str, options: str = "") -> str:
+def app_container(
+    name: str, image: str, port: str, options: str = "", network: str = APP_NETWORK
+) -> str:
     """docker run of the app from the (edited) .env, published on the loopback at
-    `port`, on the app's network as the role runs it (PostgreSQL admits no other)."""
+    `port`, on the app's network as the role runs it (PostgreSQL admits no other)
+    unless told otherwise."""
     return (
-        f"docker run -d --name {name} --env-file {ENV} --network {APP_NETWORK} "
+        f"docker run -d --name {name} --env-file {ENV} --network {network} "
         f"--add-host host.docker.internal:host-gateway -p 127.0.0.1:{port}:8000 {options} {image}"
     )
 
 
-def run_app(image: str = "$img", options: str = "", port: str = "$port") -> str:
+def run_app(
+    image: str = "$img", options: str = "", port: str = "$port", network: str = APP_NETWORK
+) -> str:
     """Recreate the app's container by hand from the (edited) .env, as an
     operator following the original analysis would, on the serving slot port
     (nginx forwards there) unless told otherwise."""
     return f"{CAPTURE}docker rm -f chainlit >/dev/null && " + app_container(
-        "chainlit", image, port, options
+        "chainlit", image, port, options, network
     )
 
 
@@ -98,6 +103,8 @@ END_APP_SESSIONS = (
 class Fault:
     finding: str
     inject: str
+    # The test's id when two faults share a finding (default: the finding).
+    name: str = ""
     # Real consequences troubleshoot may name too.
     also: set[str] = field(default_factory=set)
     # Findings that must all be named (default: just `finding`).
@@ -191,6 +198,10 @@ def heal_together(host: Any, run_playbook: Any, faults: list[Fault]) -> None:
         assert findings(diagnosis.stdout), "troubleshoot found nothing with every fault in place"
     finally:
         repair_and_verify(host, run_playbook)
+
+
+def fault_id(fault: Fault) -> str:
+    return fault.name or fault.finding
 
 
 def record(scenario: str, diagnosed: dict[str, bool], total: int) -> str:

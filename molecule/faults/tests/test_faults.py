@@ -18,6 +18,7 @@ from fault_injection import (
     UNDO_APP,
     WAIT_APP,
     Fault,
+    fault_id,
     findings,
     heal_together,
     inject_diagnose_repair,
@@ -123,6 +124,16 @@ FAULTS = [
         f"{SAVE_APP} && sed -i 's#@host.docker.internal:#@localhost:#' {ENV} && " + run_app(),
         undo=UNDO_APP,
     ),
+    # The container recreated by hand with a plain `docker run`, as the
+    # original analysis does: it lands on Docker's default bridge, whose
+    # subnet PostgreSQL does not admit (the app's network alone).
+    Fault(
+        "pg_hba_no_entry",
+        f"{SAVE_APP} && " + run_app(network="bridge"),
+        name="container_on_the_default_bridge",
+        undo=UNDO_APP,
+        together=False,
+    ),
     # The container recreated by hand without --add-host host-gateway.
     Fault(
         "database_host_unresolvable",
@@ -173,10 +184,10 @@ def test_troubleshoot_finds_nothing_on_the_healthy_stack(run_playbook):
     assert findings(result.stdout) == set()
 
 
-@pytest.mark.parametrize("fault", FAULTS, ids=lambda fault: fault.finding)
+@pytest.mark.parametrize("fault", FAULTS, ids=fault_id)
 def test_the_fault_breaks_chats_is_named_and_a_deploy_heals_it(host, run_playbook, fault):
-    DIAGNOSED[fault.finding] = False
-    DIAGNOSED[fault.finding] = inject_diagnose_repair(host, run_playbook, fault, {})
+    DIAGNOSED[fault_id(fault)] = False
+    DIAGNOSED[fault_id(fault)] = inject_diagnose_repair(host, run_playbook, fault, {})
 
 
 def test_one_deploy_heals_the_faults_undone_by_hand_all_injected_at_once(host, run_playbook):
