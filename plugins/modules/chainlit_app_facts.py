@@ -166,9 +166,9 @@ def gather(params: dict[str, Any]) -> dict[str, Any]:
 
     facts["engine_error"] = engine_error(timeout * 2)
     if not facts["engine_error"]:
-        container = inspect_one([], name, timeout)
+        container = inspect_one(["container"], name, timeout)
         facts["container"] = container
-        facts["next_container"] = inspect_one([], params["next_name"], timeout)
+        facts["next_container"] = inspect_one(["container"], params["next_name"], timeout)
         if container:
             image = inspect_one(["image"], container["Image"], timeout) or {}
             app_dir = (

@@ -169,7 +169,7 @@ def containers_of(project: str, timeout: float) -> list[dict[str, Any]]:
     )
     if rc != 0:
         return []
-    found = [inspect_one([], cid, timeout) for cid in out.split()]
+    found = [inspect_one(["container"], cid, timeout) for cid in out.split()]
     return [c for c in found if c]
 
 
@@ -265,7 +265,7 @@ def gather(params: dict[str, Any]) -> dict[str, Any]:
     containers: list[dict[str, Any]] = []
     config: dict[str, Any] = {}
     if params["container"]:
-        one = inspect_one([], params["container"], timeout)
+        one = inspect_one(["container"], params["container"], timeout)
         containers = [one] if one else []
         labels = (one or {}).get("Config", {}).get("Labels") or {}
         if labels.get(PROJECT_LABEL):

@@ -56,7 +56,7 @@ def sql(host, query: str) -> str:
 
 
 def container(host, name: str = APP) -> dict:
-    return json.loads(host.check_output(f"docker inspect {name}"))[0]
+    return json.loads(host.check_output(f"docker container inspect {name}"))[0]
 
 
 def host_snapshot(host) -> str:

@@ -319,7 +319,7 @@ def test_adopt_refuses_the_port_the_compose_app_holds_and_changes_nothing(host, 
     refused = run_playbook("adopt.yml", {"chainlit_app_port": 8502})
     assert refused.returncode != 0
     assert "8502" in refused.stdout and "another service" in refused.stdout, refused.stdout
-    assert host.run("docker inspect chainlit").rc != 0, "the collection's app was started"
+    assert host.run("docker container inspect chainlit").rc != 0, "the collection's app was started"
     assert "running" in compose(host, "ps --format '{{.State}}' app-agent")
     wait_app(host)
 

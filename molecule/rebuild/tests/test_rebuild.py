@@ -41,7 +41,7 @@ def data(host) -> dict[str, str]:
 
 
 def container(host, name: str = APP) -> dict:
-    result = host.run(f"docker inspect {name}")
+    result = host.run(f"docker container inspect {name}")
     return json.loads(result.stdout)[0] if result.rc == 0 else {}
 
 
