@@ -162,6 +162,14 @@ FAULTS = [
         undo=f"cat /tmp/settings.orig > {SETTINGS} && systemctl restart postgresql && "
         f"docker restart chainlit >/dev/null && {CAPTURE}{WAIT_APP}",
     ),
+    # The app's container removed by hand (`docker rm -f`): with the app's
+    # network also named chainlit, an untyped `docker inspect chainlit`
+    # answered with the network, as if it were the container.
+    Fault(
+        "container_missing",
+        "docker rm -f chainlit >/dev/null",
+        also={"app_not_answering", "proxy_upstream_mismatch"},
+    ),
     Fault(
         "docker_engine_down",
         "systemctl stop docker.socket docker",

@@ -231,6 +231,38 @@ def test_a_deploy_after_a_switch_interrupted_before_the_rename_fails_no_request(
     assert data(host) == before
 
 
+def test_a_deploy_moves_an_app_on_the_default_bridge_onto_its_network_failing_no_request(
+    host, run_playbook, instance_name
+):
+    """The layout before the app had a network of its own: its container on
+    Docker's default bridge, pg_hba.conf admitting docker0's subnet. A deploy
+    with the defaults releases it on its network, blue/green, and admits that
+    network alone: no request fails, every chat is kept, verify passes."""
+    before = data(host)
+    docker0 = host.check_output(
+        "docker network inspect bridge -f '{{(index .IPAM.Config 0).Subnet}}'"
+    ).strip()
+    old = run_playbook(
+        "deploy.yml", {"chainlit_app_docker_network": "bridge", "postgres_app_networks": [docker0]}
+    )
+    assert old.returncode == 0, old.stdout
+    assert list(container(host)["NetworkSettings"]["Networks"]) == ["bridge"]
+    with Prober(instance_name) as prober:
+        result = run_playbook("deploy.yml")
+    assert result.returncode == 0, result.stdout
+    assert "10 of 10 checks passed" in " ".join(result.stdout.split())
+    assert prober.result["probes"] > 20, prober.result
+    assert prober.result["failed"] == 0, prober.result
+    assert list(container(host)["NetworkSettings"]["Networks"]) == ["chainlit"]
+    app_subnet = host.check_output(
+        "docker network inspect chainlit -f '{{(index .IPAM.Config 0).Subnet}}'"
+    ).strip()
+    rules = host.check_output("cat /etc/postgresql/*/main/pg_hba.conf")
+    assert app_subnet in rules
+    assert docker0 not in rules
+    assert data(host) == before
+
+
 def test_a_build_that_fails_leaves_the_old_app_serving(host, run_playbook, app_copy):
     with (app_copy / "requirements.txt").open("a") as requirements:
         requirements.write("chainlit-deploy-no-such-package==0.0.1\n")
