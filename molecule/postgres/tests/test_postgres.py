@@ -263,6 +263,31 @@ def test_check_mode_on_the_converged_host_reports_no_change(run_playbook: Callab
     assert recap(run.stdout)["changed"] == 0, run.stdout
 
 
+def test_check_mode_before_the_apps_network_exists_previews_and_changes_nothing(
+    host: Host, run_playbook: Callable
+) -> None:
+    """An upgrade previewed with --check: Docker runs but the app's network is
+    not there yet (the docker role creates it in the real run)."""
+    subnet = host.check_output(
+        "docker network inspect %s -f '{{(index .IPAM.Config 0).Subnet}}'", APP_NETWORK
+    ).strip()
+    before = server_state(host)
+    host.run_expect([0], "docker network rm %s", APP_NETWORK)
+    try:
+        run = run_playbook("converge.yml", None, "--check", "--diff")
+        assert run.returncode == 0, run.stdout
+        assert "no docker0 or chainlit0 interface yet" in " ".join(run.stdout.split())
+        assert server_state(host) == before
+    finally:
+        host.run_expect(
+            [0],
+            "docker network create --subnet %s -o com.docker.network.bridge.name=chainlit0 "
+            "-o com.docker.network.bridge.enable_icc=false %s",
+            subnet,
+            APP_NETWORK,
+        )
+
+
 def test_without_docker0_the_role_stops_before_any_change(run_playbook: Callable) -> None:
     run = run_playbook("converge.yml", {"postgres_docker_bridge_gateway": ""})
     assert run.returncode != 0
