@@ -1,6 +1,7 @@
-"""Filter: whether a path, as module chainlit_host_state read it, differs from
-what a task would make of it (type, owner, group, mode and, for a file, its
-content), so that the task is skipped when it would change nothing."""
+"""Filters on what is known of a host: whether a path, as module
+chainlit_host_state read it, differs from what a task would make of it (type,
+owner, group, mode and, for a file, its content), so that the task is skipped
+when it would change nothing; and a network interface's gathered facts."""
 
 from __future__ import annotations
 
@@ -41,6 +42,27 @@ def path_differs(
     return have != want
 
 
+def interface_facts(facts: Mapping[str, Any], name: str) -> Mapping[str, Any] | str:
+    """The gathered facts of network interface name (ansible_facts as the
+    setup module left them), or '' when the host has no such interface or
+    its network facts were not gathered. The setup module keys an interface
+    by its name with '-' and ':' made '_' (chainlit0, br_lan for br-lan)."""
+    if not isinstance(facts, Mapping):
+        raise AnsibleFilterError("chainlit_interface_facts: give it ansible_facts")
+    if not isinstance(name, str) or not name:
+        raise AnsibleFilterError("chainlit_interface_facts: give it an interface name")
+    keys = [name, name.replace("-", "_").replace(":", "_")]
+    keys.append(keys[-1].replace(".", "_"))
+    for key in keys:
+        found = facts.get(key)
+        if isinstance(found, Mapping) and found.get("device", name) == name:
+            return found
+    return ""
+
+
 class FilterModule:
     def filters(self) -> dict[str, Any]:
-        return {"chainlit_path_differs": path_differs}
+        return {
+            "chainlit_path_differs": path_differs,
+            "chainlit_interface_facts": interface_facts,
+        }

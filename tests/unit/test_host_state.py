@@ -5,7 +5,10 @@ from __future__ import annotations
 import pytest
 from ansible.errors import AnsibleFilterError
 from ansible.plugins.filter.core import get_hash
-from ansible_collections.chainlit_deploy.stack.plugins.filter.host_state import path_differs
+from ansible_collections.chainlit_deploy.stack.plugins.filter.host_state import (
+    interface_facts,
+    path_differs,
+)
 from ansible_collections.chainlit_deploy.stack.plugins.modules import chainlit_host_state as state
 
 
@@ -76,3 +79,19 @@ def test_path_differs_refuses_a_file_without_content_or_checksum():
         path_differs({}, "file", "root", "root", "0644")
     with pytest.raises(AnsibleFilterError, match="kind must be"):
         path_differs({}, "socket", "root", "root", "0644")
+
+
+def test_interface_facts_finds_a_bridge_under_the_key_the_setup_module_gives_it():
+    chainlit0 = {"device": "chainlit0", "ipv4": {"address": "172.30.0.1"}}
+    br_lan = {"device": "br-lan", "ipv4": {"address": "10.9.0.1"}}
+    facts = {"chainlit0": chainlit0, "br_lan": br_lan, "lo": {"device": "lo"}}
+    assert interface_facts(facts, "chainlit0") == chainlit0
+    # The setup module makes '-' (and ':') '_' in the key; the device keeps its name.
+    assert interface_facts(facts, "br-lan") == br_lan
+    # Missing, or another interface's facts under the same key: not this one.
+    assert interface_facts(facts, "chainlit1") == ""
+    assert interface_facts(facts, "br_lan") == ""
+    # Before facts are gathered (check mode on a fresh host): ''.
+    assert interface_facts({}, "docker0") == ""
+    with pytest.raises(AnsibleFilterError, match="interface name"):
+        interface_facts(facts, "")
