@@ -34,6 +34,7 @@ CLIENT_IMAGE = "postgres-test-client:latest"
 # The app's network, which the docker role creates (docker_app_network).
 APP_NETWORK = "chainlit"
 DENIED_NETWORK = "postgres-test-denied"
+DENIED_SUBNET = "10.213.0.0/24"
 
 VERSION_OF_DISTRO = {"debian12": "15", "debian13": "17", "ubuntu2404": "16"}
 
@@ -286,6 +287,45 @@ def test_check_mode_before_the_apps_network_exists_previews_and_changes_nothing(
             subnet,
             APP_NETWORK,
         )
+
+
+def test_a_removed_app_network_stays_admitted_until_the_deploys_last_play(
+    host: Host, run_playbook: Callable, gateway: str, passwords: dict[str, str]
+) -> None:
+    """As a deploy changes the app networks (playbooks/deploy.yml; converge.yml
+    plays it in the same order): the role keeps admitting the network the
+    change removes (postgres_hba_keep_removed), so that the release still
+    serving from it keeps logging in while the app hosts release; the last
+    play (tasks_from hba_contract) stops admitting it; a rerun changes nothing."""
+    app = host.check_output(
+        "docker network inspect %s -f '{{(index .IPAM.Config 0).Subnet}}'", APP_NETWORK
+    ).strip()
+    url = database_url("chainlit", passwords["chainlit"], gateway, "chainlit")
+    hba = "cat /etc/postgresql/*/main/pg_hba.conf"
+    try:
+        widened = run_playbook("converge.yml", {"postgres_app_networks": [app, DENIED_SUBNET]})
+        assert widened.returncode == 0, widened.stdout
+        assert login_from_container(host, DENIED_NETWORK, url).rc == 0
+        # The deploy's PostgreSQL play, before the app hosts release.
+        kept = run_playbook(
+            "converge.yml", {"postgres_hba_keep_removed": True, "postgres_test_contract": False}
+        )
+        assert kept.returncode == 0, kept.stdout
+        login = login_from_container(host, DENIED_NETWORK, url)
+        assert login.rc == 0, login.stderr
+        assert f"removes them): {DENIED_SUBNET}." in host.check_output(hba)
+        # Then its last play.
+        contracted = run_playbook("converge.yml", {"postgres_hba_keep_removed": True})
+        assert contracted.returncode == 0, contracted.stdout
+        login = login_from_container(host, DENIED_NETWORK, url)
+        assert login.rc != 0
+        assert "no pg_hba.conf entry" in login.stderr
+        assert DENIED_SUBNET not in host.check_output(hba)
+        assert login_from_container(host, APP_NETWORK, url).rc == 0
+        again = run_playbook("converge.yml", {"postgres_hba_keep_removed": True})
+        assert recap(again.stdout)["changed"] == 0, again.stdout
+    finally:
+        run_playbook("converge.yml")
 
 
 def test_without_docker0_the_role_stops_before_any_change(run_playbook: Callable) -> None:

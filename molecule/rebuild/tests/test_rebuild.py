@@ -124,6 +124,59 @@ class Prober:
         pytest.fail("the prober did not write its result")
 
 
+# A new database connection from the serving container every half second,
+# with the app's own DATABASE_URL, as Chainlit's asyncpg pool opens one:
+# "ok <container>" or "refused <why>"; nothing while no container is named
+# chainlit (the instant of the switch).
+DB_LOOP = """
+rm -f /root/dbloop.out /root/dbloop.stop /root/dbloop.done
+while [ ! -e /root/dbloop.stop ]; do
+  docker exec chainlit python -c '
+import asyncio, os
+import asyncpg
+async def main():
+    try:
+        connection = await asyncpg.connect(os.environ["DATABASE_URL"], timeout=10)
+    except Exception as error:
+        print("refused", type(error).__name__, error)
+        return
+    await connection.close()
+    print("ok", os.uname().nodename)
+asyncio.run(main())' >> /root/dbloop.out 2>/dev/null
+  sleep 0.5
+done
+touch /root/dbloop.done
+"""
+
+
+class ConnectionLoop:
+    """DB_LOOP inside the instance while a playbook runs; .lines its answers."""
+
+    def __init__(self, instance_name: str) -> None:
+        self.instance = instance_name
+
+    def __enter__(self) -> ConnectionLoop:
+        subprocess.run(["docker", "exec", "-d", self.instance, "sh", "-c", DB_LOOP], check=True)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        subprocess.run(["docker", "exec", self.instance, "touch", "/root/dbloop.stop"], check=True)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            done = subprocess.run(
+                ["docker", "exec", self.instance, "test", "-e", "/root/dbloop.done"], check=False
+            )
+            if done.returncode == 0:
+                break
+            time.sleep(0.5)
+        self.lines = subprocess.run(
+            ["docker", "exec", self.instance, "cat", "/root/dbloop.out"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.splitlines()
+
+
 @pytest.fixture
 def app_copy(tmp_path: Path) -> Path:
     """A copy of the reference app to break."""
@@ -237,7 +290,10 @@ def test_a_deploy_moves_an_app_on_the_default_bridge_onto_its_network_failing_no
     """The layout before the app had a network of its own: its container on
     Docker's default bridge, pg_hba.conf admitting docker0's subnet. A deploy
     with the defaults releases it on its network, blue/green, and admits that
-    network alone: no request fails, every chat is kept, verify passes."""
+    network alone: no request fails, every chat is kept, verify passes. The
+    release still serving on the default bridge opens new database
+    connections until its successor serves (PostgreSQL keeps admitting
+    docker0's subnet until the deploy's last play)."""
     before = data(host)
     docker0 = host.check_output(
         "docker network inspect bridge -f '{{(index .IPAM.Config 0).Subnet}}'"
@@ -247,12 +303,17 @@ def test_a_deploy_moves_an_app_on_the_default_bridge_onto_its_network_failing_no
     )
     assert old.returncode == 0, old.stdout
     assert list(container(host)["NetworkSettings"]["Networks"]) == ["bridge"]
-    with Prober(instance_name) as prober:
+    with Prober(instance_name) as prober, ConnectionLoop(instance_name) as connections:
         result = run_playbook("deploy.yml")
     assert result.returncode == 0, result.stdout
     assert "10 of 10 checks passed" in " ".join(result.stdout.split())
     assert prober.result["probes"] > 20, prober.result
     assert prober.result["failed"] == 0, prober.result
+    refused = [line for line in connections.lines if not line.startswith("ok ")]
+    assert refused == [], refused[:5]
+    # From the old release, then from the new one: the loop saw the switch.
+    containers = [line.split()[1] for line in connections.lines]
+    assert len(containers) > 10 and len(set(containers)) >= 2, connections.lines
     assert list(container(host)["NetworkSettings"]["Networks"]) == ["chainlit"]
     app_subnet = host.check_output(
         "docker network inspect chainlit -f '{{(index .IPAM.Config 0).Subnet}}'"
