@@ -36,6 +36,19 @@ def pins_from_report(report: dict) -> list[str]:
     return [f"{name}=={version}" for name, version in sorted(pins.items())]
 
 
+def source_only_pins(report: dict) -> list[str]:
+    """name==version of the distributions a ``pip install --dry-run --report``
+    would install from source: PyPI has no wheel of them for the controller,
+    so most likely none for the target either. pip download stops at the
+    first pin it has no wheel for; asked for first and on their own, these
+    pins cost a second each instead of a pass over the whole list each."""
+    return sorted(
+        f"{canonical(item['metadata']['name'])}=={item['metadata']['version']}"
+        for item in report.get("install", [])
+        if not item.get("download_info", {}).get("url", "").endswith(".whl")
+    )
+
+
 def digest(pins: Sequence[str], python_version: str, platforms: Sequence[str]) -> str:
     """What a wheelhouse is made for: the pins and the target."""
     text = json.dumps(

@@ -93,7 +93,8 @@ def pip(module: AnsibleModule, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "pip", *args], capture_output=True, text=True)
 
 
-def resolve(module: AnsibleModule, requirements: Path, work: Path) -> list[str]:
+def resolve(module: AnsibleModule, requirements: Path, work: Path) -> dict:
+    """pip's installation report of the requirements."""
     report = work / "report.json"
     done = pip(
         module, "install", "--dry-run", "--ignore-installed", "--quiet",
@@ -101,13 +102,14 @@ def resolve(module: AnsibleModule, requirements: Path, work: Path) -> list[str]:
     )  # fmt: skip
     if done.returncode != 0:
         module.fail_json(msg="pip cannot resolve the requirements", stderr=done.stderr[-3000:])
-    return wheelhouse.pins_from_report(json.loads(report.read_text()))
+    return json.loads(report.read_text())
 
 
-def download(module: AnsibleModule, pins: list[str], into: Path) -> list[str]:
-    """Fetch the wheels; build the pure-Python ones PyPI has only as source."""
+def fetch_wheels(module: AnsibleModule, pins: list[str], into: Path) -> list[str]:
+    """Download the pins' wheels for the target; return the pins PyPI has no
+    wheel of (pip stops at the first such pin: it runs again without it)."""
     params = module.params
-    wanted, from_source = list(pins), []
+    wanted, missing_all = list(pins), []
     while wanted:
         done = subprocess.run(
             wheelhouse.download_wheels_command(
@@ -121,8 +123,19 @@ def download(module: AnsibleModule, pins: list[str], into: Path) -> list[str]:
         missing = [pin for pin in wheelhouse.pins_without_wheel(done.stderr) if pin in wanted]
         if not missing:
             module.fail_json(msg="pip cannot download the wheels", stderr=done.stderr[-3000:])
-        from_source += missing
+        missing_all += missing
         wanted = [pin for pin in wanted if pin not in missing]
+    return missing_all
+
+
+def download(module: AnsibleModule, pins: list[str], into: Path, first: list[str]) -> list[str]:
+    """Fetch the wheels, the pins in ``first`` (resolved to a source
+    distribution) on their own before the others; build the pure-Python ones
+    PyPI has only as source."""
+    params = module.params
+    from_source: list[str] = []
+    for group in ([p for p in pins if p in first], [p for p in pins if p not in first]):
+        from_source += fetch_wheels(module, group, into)
     if from_source:
         sources = into.parent / "sources"
         done = pip(module, "wheel", "--no-deps", "--wheel-dir", str(sources), *from_source)
@@ -167,7 +180,8 @@ def main() -> None:
         work = Path(tmp)
         requirements = work / "requirements.txt"
         requirements.write_text(params["requirements"] + "\n")
-        pins = resolve(module, requirements, work)
+        report = resolve(module, requirements, work)
+        pins = wheelhouse.pins_from_report(report)
         wanted = wheelhouse.digest(pins, params["python_version"], params["platforms"])
         result: dict[str, Any] = {"pins": pins, "digest": wanted}
         if wheelhouse.is_current(dest, wanted):
@@ -178,7 +192,9 @@ def main() -> None:
             module.exit_json(changed=True, **result)
         into = work / "wheels"
         into.mkdir()
-        result["built_from_source"] = download(module, pins, into)
+        result["built_from_source"] = download(
+            module, pins, into, wheelhouse.source_only_pins(report)
+        )
         wheels = sorted(p.name for p in into.glob("*.whl"))
         (into / wheelhouse.MANIFEST).write_text(
             json.dumps(
