@@ -51,7 +51,9 @@ wheelhouse: deps
 # One wheelhouse for each older Chainlit release molecule/default deploys its
 # third-party app on, made from the same requirements the test writes
 # (.cache/wheelhouse-<release>); made once, then kept. make test makes them
-# beside lint and the unit tests, off the path of the images.
+# beside lint and the unit tests, off the path of the images, and does not wait
+# for them: each is made under a lock (.cache/wheelhouse-<release>.lock) that
+# molecule/default's test takes before it uses the wheelhouse.
 THIRDPARTY_RELEASES := 2.0.603 2.8.5
 THIRDPARTY_WHEELHOUSES := $(foreach r,$(THIRDPARTY_RELEASES),.cache/wheelhouse-$(r)/.wheelhouse.json)
 thirdparty-wheelhouses: $(THIRDPARTY_WHEELHOUSES)
@@ -60,7 +62,7 @@ thirdparty-wheelhouses: $(THIRDPARTY_WHEELHOUSES)
 	rm -rf .cache/thirdparty-$* && mkdir -p .cache/thirdparty-$*
 	cp molecule/default/files/thirdparty-app/app.py .cache/thirdparty-$*/
 	echo "chainlit==$*" >.cache/thirdparty-$*/requirements.txt
-	ansible-playbook -i inventory/lab playbooks/wheelhouse.yml \
+	flock .cache/wheelhouse-$*.lock ansible-playbook -i inventory/lab playbooks/wheelhouse.yml \
 	  -e chainlit_app_src=$(CURDIR)/.cache/thirdparty-$* -e chainlit_app_wheelhouse=$(CURDIR)/.cache/wheelhouse-$* \
 	  >.cache/wheelhouse-$*.log 2>&1 || { tail -n 30 .cache/wheelhouse-$*.log; exit 1; }
 

@@ -6,6 +6,7 @@ it, verify passes again. molecule/faults injects the database faults."""
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import uuid
@@ -214,6 +215,12 @@ def deploy_third_party(run_playbook, tmp_path: Path, chainlit: str):
     shutil.copytree(Path(__file__).parents[1] / "files" / "thirdparty-app", app)
     (app / "requirements.txt").write_text(f"chainlit=={chainlit}\n")
     wheelhouse = WHEELHOUSES[chainlit]
+    # make test makes the wheelhouses beside the Molecule lanes, each under
+    # this lock: wait until it is made.
+    lock = wheelhouse.with_name(wheelhouse.name + ".lock")
+    if lock.exists():
+        with lock.open() as held:
+            fcntl.flock(held, fcntl.LOCK_SH)
     assert wheelhouse.is_dir(), f"{wheelhouse} is missing: run make thirdparty-wheelhouses"
     return run_playbook(
         "converge.yml",
