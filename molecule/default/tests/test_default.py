@@ -7,6 +7,7 @@ it, verify passes again. molecule/faults injects the database faults."""
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import shutil
 import uuid
@@ -145,6 +146,17 @@ def test_deploy_then_verify_passes(run_playbook):
     result = run_playbook("verify_stack.yml")
     assert result.returncode == 0, result.stdout
     assert "10 of 10 checks passed" in result.stdout
+
+
+def test_the_release_checks_its_health_every_second_while_it_starts(host):
+    """Docker 25 or later (Debian 13's docker.io 26): every second during the
+    start period, every 5 s after it (molecule/chainlit_app: an older engine)."""
+    api = host.check_output("docker version --format '{{.Server.APIVersion}}'")
+    assert tuple(map(int, api.split("."))) >= (1, 44), api
+    check = json.loads(host.check_output("docker container inspect chainlit"))[0]
+    assert check["Config"]["Healthcheck"]["StartInterval"] == 1_000_000_000
+    assert check["Config"]["Healthcheck"]["Interval"] == 5_000_000_000
+    assert check["State"]["Health"]["Status"] == "healthy"
 
 
 def test_troubleshoot_finds_nothing_on_the_healthy_stack(run_playbook):
