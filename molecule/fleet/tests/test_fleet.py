@@ -63,11 +63,16 @@ def serving_image(instance: str) -> str:
 
 
 def snapshot() -> dict[str, str]:
-    """What a refused run must leave as it was on every host."""
+    """What a refused run must leave as it was on every host. Not the
+    harness's image archives (/opt/harness-images, the checkout's
+    .cache/images mounted read-only): another lane's first build writes the
+    app's archive there, which changed the mount's time in the listing
+    under a check-mode run that changed nothing."""
     return {
         name: on(
             name,
-            "ls -la /opt /etc/haproxy /etc/nginx/conf.d /var/lib/postgresql /etc/postgresql "
+            "ls -la --ignore=harness-images /opt /etc/haproxy /etc/nginx/conf.d "
+            "/var/lib/postgresql /etc/postgresql "
             "2>&1 | md5sum; dpkg-query -W -f '${Package} ${Version}\\n' | md5sum",
         )
         for name in ADDRESS
