@@ -19,10 +19,13 @@ DB_SECRET = "Sup3rS3cretPw-9f2c"
 
 def snapshot(host) -> str:
     """What a refused or check-mode run must leave as it was: the packages, and
-    the places the roles write."""
+    the places the roles write. Not the harness's image archives
+    (/opt/harness-images, the checkout's .cache/images mounted read-only):
+    another lane's build writes there (seen failing molecule/fleet's twin)."""
     return host.check_output(
         "dpkg-query -W -f '${Package} ${Version}\\n' | md5sum; "
-        "ls -la /opt /etc/chainlit-deploy /etc/nginx /etc/docker /var/lib/postgresql 2>&1 | md5sum"
+        "ls -la --ignore=harness-images /opt /etc/chainlit-deploy /etc/nginx /etc/docker "
+        "/var/lib/postgresql 2>&1 | md5sum"
     )
 
 
