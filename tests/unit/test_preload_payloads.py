@@ -8,6 +8,7 @@ which code ran."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -85,6 +86,14 @@ def packed(output: str) -> bool:
     return not any("using cached module" in line for line in lines)
 
 
+def said(tmp_path: Path, collections: Path) -> tuple[str, bool]:
+    """What the module said in a run, and whether that run packed it."""
+    output = run(tmp_path, collections, debug=True)
+    word = re.search(r"word=(\w+)", output)
+    assert word, output[-2000:]
+    return word.group(1), packed(output)
+
+
 @pytest.fixture
 def first(tmp_path: Path) -> Path:
     words = collection(tmp_path / "one", "alpha")
@@ -96,19 +105,14 @@ def first(tmp_path: Path) -> Path:
 
 
 def test_a_later_run_uses_the_kept_payload(tmp_path: Path, first: Path) -> None:
-    output = run(tmp_path, tmp_path / "one", debug=True)
-    assert "word=alpha" in output
-    assert not packed(output)
+    assert said(tmp_path, tmp_path / "one") == ("alpha", False)
 
 
 def test_a_changed_module_util_is_packed_anew(tmp_path: Path, first: Path) -> None:
     first.write_text("WORD = 'bravo'\n")
-    output = run(tmp_path, tmp_path / "one", debug=True)
-    assert "word=bravo" in output
-    assert packed(output)
+    assert said(tmp_path, tmp_path / "one") == ("bravo", True)
     # Kept again, and used by the next run.
-    output = run(tmp_path, tmp_path / "one", debug=True)
-    assert "word=bravo" in output and not packed(output)
+    assert said(tmp_path, tmp_path / "one") == ("bravo", False)
 
 
 def test_the_same_collection_found_elsewhere_is_packed_from_there(
@@ -123,12 +127,9 @@ def test_the_same_collection_found_elsewhere_is_packed_from_there(
         assert source.stat().st_size == twin.stat().st_size
         os.utime(twin, ns=(source.stat().st_atime_ns, source.stat().st_mtime_ns))
     assert other.read_text() != first.read_text()
-    output = run(tmp_path, tmp_path / "two", debug=True)
-    assert "word=omega" in output
-    assert packed(output)
+    assert said(tmp_path, tmp_path / "two") == ("omega", True)
     # The first copy's payload is still kept beside the other's and used.
-    output = run(tmp_path, tmp_path / "one", debug=True)
-    assert "word=alpha" in output and not packed(output)
+    assert said(tmp_path, tmp_path / "one") == ("alpha", False)
 
 
 def test_a_payload_kept_in_a_directory_others_can_write_is_not_used(
@@ -137,16 +138,12 @@ def test_a_payload_kept_in_a_directory_others_can_write_is_not_used(
     directory = tmp_path / "home" / "chainlit_deploy" / "ansiballz_cache"
     directory.chmod(0o777)
     try:
-        output = run(tmp_path, tmp_path / "one", debug=True)
+        assert said(tmp_path, tmp_path / "one") == ("alpha", True)
     finally:
         directory.chmod(0o700)
-    assert "word=alpha" in output
-    assert packed(output)
 
 
 def test_a_broken_kept_file_is_ignored(tmp_path: Path, first: Path) -> None:
     for entry in kept(tmp_path):
         entry.write_bytes(b"not a pickle")
-    output = run(tmp_path, tmp_path / "one", debug=True)
-    assert "word=alpha" in output
-    assert packed(output)
+    assert said(tmp_path, tmp_path / "one") == ("alpha", True)
