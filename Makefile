@@ -39,9 +39,12 @@ $(VENV)/.installed: requirements-dev.txt
 engine:
 	scripts/harness engine
 
+# The wheelhouse (pip on the controller, no image needed) is made while the
+# images build: both mostly wait on downloads.
 images: engine
-	scripts/harness images
-	$(MAKE) --no-print-directory wheelhouse
+	scripts/harness images & harness=$$!; \
+	$(MAKE) --no-print-directory wheelhouse; wheel=$$?; \
+	wait $$harness && [ $$wheel = 0 ]
 
 # The wheelhouse of the reference app for the test images' Python (3.11):
 # image builds in the lab and the tests install from it, with no index.
