@@ -57,7 +57,7 @@ wheelhouse: deps
 # beside lint and the unit tests, off the path of the images, and does not wait
 # for them: each is made under a lock (.cache/wheelhouse-<release>.lock) that
 # molecule/default's test takes before it uses the wheelhouse.
-THIRDPARTY_RELEASES := 2.0.603 2.8.5
+THIRDPARTY_RELEASES := 2.0.603
 THIRDPARTY_WHEELHOUSES := $(foreach r,$(THIRDPARTY_RELEASES),.cache/wheelhouse-$(r)/.wheelhouse.json)
 thirdparty-wheelhouses: $(THIRDPARTY_WHEELHOUSES)
 

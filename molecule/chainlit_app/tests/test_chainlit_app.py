@@ -362,7 +362,7 @@ def test_an_image_lacking_chainlits_files_runs_writable_with_a_warning_or_is_ref
 
 
 # A change of the requirements builds a new image: molecule/default's upgrade
-# test pins the third-party app to 2.0.603, 2.8.5, then 2.12.0, and each
+# test pins the third-party app to 2.0.603, then 2.12.0, and each
 # release runs the Chainlit it pins (one more build of the plain app here cost
 # 208 s on two busy cores and proved nothing more).
 
